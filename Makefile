@@ -1,0 +1,40 @@
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export RYS_CACHE_DIR ?= $(CURDIR)/.cache
+
+.PHONY: test lint format typecheck check bench demo clean
+
+# The venv is created on first use; llama-cpp-python compiles from source the first time
+# (about 10 minutes on 2 cores; pip caches the wheel). torch is pinned to the CPU build.
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "torch==2.13.0"
+	$(PY) -m pip install -q -e '.[dev,hf]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check rys_gguf tests examples benchmarks
+	$(VENV)/bin/ruff format --check rys_gguf tests examples benchmarks
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format rys_gguf tests examples benchmarks
+	$(VENV)/bin/ruff check --fix rys_gguf tests examples benchmarks
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+check: lint typecheck test
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_build.py
+
+demo: $(STAMP)
+	$(PY) -m rys_gguf.demo
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

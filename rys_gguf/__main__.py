@@ -1,0 +1,3 @@
+from rys_gguf.cli import main
+
+main()

@@ -1,0 +1,66 @@
+"""Layer plans: the grammar on worked examples, and its errors."""
+
+import pytest
+
+from rys_gguf.errors import PlanError
+from rys_gguf.plan import block_grid, expand_blocks, parse_plan
+
+
+@pytest.mark.parametrize(
+    ("spec", "n", "path"),
+    [
+        ("2,7", 9, [0, 1, 2, 3, 4, 5, 6, 2, 3, 4, 5, 6, 7, 8]),  # the original author's example
+        ("3,6;4,6", 8, [0, 1, 2, 3, 4, 5, 3, 4, 5, 4, 5, 6, 7]),  # DESIGN.md's multi-block example
+        ("0,0", 4, [0, 1, 2, 3]),
+        ("0,4", 4, [0, 1, 2, 3, 0, 1, 2, 3]),  # the whole stack twice
+        ("3,4", 4, [0, 1, 2, 3, 3]),
+        (" 45 , 52 ", 80, [*range(52), *range(45, 80)]),  # RYS-XLarge: 80 -> 87
+        ("(1,3)", 4, [0, 1, 2, 1, 2, 3]),
+        ("blocks:1,2;1,2", 3, [0, 1, 1, 1, 2]),
+        ("layers:0,1,1,2", 3, [0, 1, 1, 2]),
+    ],
+)
+def test_worked_examples(spec: str, n: int, path: list[int]) -> None:
+    assert list(parse_plan(spec, n).path) == path
+
+
+def test_rys_xlarge_size() -> None:
+    plan = parse_plan("45,52", 80)
+    assert len(plan.path) == 87 and plan.n_extra == 7 and plan.spec == "45,52"
+
+
+def test_identity() -> None:
+    assert parse_plan("0,0", 5).is_identity
+    assert parse_plan("layers:0,1,2,3,4", 5).is_identity
+    assert not parse_plan("1,2", 5).is_identity
+
+
+@pytest.mark.parametrize(
+    ("spec", "n", "message"),
+    [
+        ("6,19", 18, "j must be <= 18 (the model has 18 layers)"),
+        ("7,7", 18, "i must be < j"),
+        ("9,3", 18, "i must be < j"),
+        ("-1,3", 18, "i must be >= 0"),
+        ("3", 18, "is not a block"),
+        ("a,b", 18, "is not understood"),
+        ("", 18, "is empty"),
+        ("layers:0,18", 18, "layer 18 does not exist"),
+        ("layers:", 18, "explicit path is empty"),
+        ("3,6;4,20", 8, "block 2 (4,20): j must be <= 8"),
+    ],
+)
+def test_errors_say_what_is_valid(spec: str, n: int, message: str) -> None:
+    with pytest.raises(PlanError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_plan(spec, n)
+
+
+def test_later_block_goes_after_last_occurrence() -> None:
+    # (2,4) inserts 2,3 right after the LAST 3 of 0..5,2..5, not after the first one.
+    assert expand_blocks([(2, 6), (2, 4)], 6) == [0, 1, 2, 3, 4, 5, 2, 3, 2, 3, 4, 5]
+
+
+def test_grid_counts() -> None:
+    assert len(list(block_grid(80))) == 3240  # + the baseline = 3,241 as in the original sweep
+    assert len(list(block_grid(8, min_block=2, max_block=3))) == 7 + 6
+    assert all(2 <= i < 4 for i, _ in block_grid(8, starts=(2, 4)))
