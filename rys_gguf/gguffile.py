@@ -140,6 +140,8 @@ class GGUFFile:
             raise GGUFFormatError(f"{self.path}: cannot open ({e.strerror})") from None
         try:
             self.size = os.fstat(self._fh.fileno()).st_size
+            if self.size == 0:
+                raise self._error("empty file (0 bytes), not a GGUF model")
             if self.size < 24:
                 self._check_magic(self._fh.read(4))
                 raise self._error("truncated header (file is only %d bytes)" % self.size)
@@ -193,6 +195,8 @@ class GGUFFile:
             name, pos = self._read_str(pos, "tensor name")
             if name in seen:
                 raise self._error(f"duplicate tensor name {name!r}")
+            if len(name.encode()) > MAX_NAME_BYTES:
+                raise self._error(f"tensor name {name[:20]!r}... is longer than {MAX_NAME_BYTES} bytes")
             seen.add(name)
             (n_dims,) = self._unpack("I", pos, f"tensor {name!r}")
             if not 1 <= n_dims <= MAX_DIMS:
