@@ -112,7 +112,7 @@ def rewrite_metadata(
     out: list[bytes] = []
     identity = list(full_path) == list(range(n_all))
     for key, entry in model.kv.items():
-        if key in SPLIT_KEYS or key in (PATH_KEY, CONFIG_KEY, SOURCE_COUNT_KEY):
+        if key in SPLIT_KEYS or (key in (PATH_KEY, CONFIG_KEY, SOURCE_COUNT_KEY) and not identity):
             continue
         if key == block_count_key(arch):
             out.append(encode_kv(key, entry.vtype, len(full_path), bo=bo))
