@@ -26,7 +26,8 @@ from rys_gguf.probes.eq import (
 )
 from rys_gguf.probes.eqbench import FILENAME, SHA256, fetch_eqbench_v2
 
-SHARED_V2 = Path("/work/shared/data/eq-bench/eq_bench_v2_questions_171.json")
+# The shared folder sits beside the repository (here and in CI).
+SHARED_V2 = Path(__file__).resolve().parents[2] / "shared/data/eq-bench/eq_bench_v2_questions_171.json"
 needs_v2_file = pytest.mark.skipif(
     not SHARED_V2.is_file(),
     reason="the EQ-Bench v2 file is not committed; only some machines have it",
