@@ -143,7 +143,11 @@ def _read_legacy_imatrix(path: Path) -> dict[str, np.ndarray]:
             sums = np.frombuffer(raw, dtype="<f4", count=nval, offset=pos + 8)
             out[name] = (sums / ncall if ncall > 0 else sums).astype(np.float32)
             pos += 8 + 4 * nval
-    except (struct.error, ValueError, UnicodeDecodeError) as e:
+    except struct.error:
+        raise ConvertError(
+            f"{path} is not an imatrix file (GGUF or legacy .dat): truncated"
+        ) from None
+    except (ValueError, UnicodeDecodeError) as e:
         raise ConvertError(f"{path} is not an imatrix file (GGUF or legacy .dat): {e}") from None
     return out
 
