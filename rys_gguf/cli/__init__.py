@@ -71,3 +71,4 @@ def main() -> None:
 from . import build  # noqa: E402, F401
 from . import convert  # noqa: E402, F401
 from . import report  # noqa: E402, F401
+from . import scan  # noqa: E402, F401
