@@ -33,7 +33,7 @@ from .gguffile import GGUFModel
 from .hfmodel import PIP_NAMES, check_modules, check_space, estimate_bytes, read_hf_dir
 from .plan import parse_blocks, parse_plan
 from .quantize import check_quant_type, quantize
-from .rewrite import BuildOptions, PreparedBuild
+from .rewrite import BuildOptions, PreparedBuild, layout_for_plan, model_constraints
 
 OUTTYPES = ("auto", "f32", "f16", "bf16", "q8_0")
 """Converter output types: "auto" keeps the weights' 16-bit type (bf16 or f16)."""
@@ -55,6 +55,13 @@ class Converter:
     @property
     def script(self) -> Path:
         return self.root / SCRIPT
+
+    @property
+    def label(self) -> str:
+        """How messages name it."""
+        if self.version == "checkout":
+            return f"the llama.cpp converter in {self.root}"
+        return f"the llama.cpp converter of llama-cpp-python {self.version}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,14 +253,12 @@ def _lines(fd: int) -> Iterator[str]:
 
 
 def _converter_failure(hf_dir: Path, output: str, converter: Converter, rc: int) -> str:
-    where = "llama.cpp converter" + (
-        f" of llama-cpp-python {converter.version}" if converter.version != "checkout" else ""
-    )
     if m := re.search(r"No module named '([\w.]+)'", output):
         mod = m.group(1).split(".")[0]
-        return f"the {where} needs the Python module {mod!r}: pip install {PIP_NAMES.get(mod, mod)}"
+        pip = PIP_NAMES.get(mod, mod)
+        return f"{converter.label} needs the Python module {mod!r}: pip install {pip}"
     reason = last_error_line(output) or f"it exited with code {rc} and wrote no file"
-    return f"cannot convert {hf_dir}: {reason} ({where})"
+    return f"cannot convert {hf_dir}: {reason} ({converter.label})"
 
 
 def last_error_line(output: str) -> str | None:
@@ -330,10 +335,10 @@ def convert_hf(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
         current = tmp / f"model-{outtype}.gguf"
-        stage(f"converting {hf_dir.name} ({outtype}) with llama.cpp {conv.version}", 100)
+        stage(f"converting {hf_dir.name} to GGUF ({outtype}) with {conv.label}", 100)
         run_converter(conv, hf_dir, current, outtype, progress)
-        if spec is not None:  # the architecture rules, checked before a long quantization
-            PreparedBuild(current, out, spec, build_options).close()
+        if spec is not None:
+            _check_rules(current, spec, build_options)
         if qtype:
             with GGUFModel(current) as m:
                 n_tensors = len(m.tensors)
@@ -352,6 +357,12 @@ def convert_hf(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return ConvertResult(out, out.stat().st_size, outtype, qtype, spec)
+
+
+def _check_rules(path: Path, spec: str, options: BuildOptions) -> None:
+    """The architecture's RYS rules, checked on the converted file before a long quantization."""
+    with GGUFModel(path) as model:
+        layout_for_plan(model, parse_plan(spec, model_constraints(model).n_layers), options)
 
 
 def _check_output(out: Path, force: bool) -> None:

@@ -1,9 +1,12 @@
-"""Tiny random HuggingFace models (Llama, Qwen2) built offline, and their transformers oracle.
+"""Tiny random HuggingFace models (Llama, Qwen2, Gemma 3) built offline, and their oracle.
 
-`write_hf_model` saves a 4-layer model (hidden 64, 4 heads, 2 KV heads, feed-forward 128) with
-safetensors weights and a SentencePiece tokenizer trained on a few sentences (BPE with byte
-fallback, vocab 300). The converter takes a `tokenizer.model` for both families without the
-BPE pre-tokenizer hash check that a home-made `tokenizer.json` would fail.
+`write_hf_model` saves a small model (hidden 64, 4 heads of 16, 2 KV heads, feed-forward 128;
+4 layers, or 6 for Gemma 3: five sliding-window layers with a window of 8 tokens, then one
+global layer) with safetensors weights and a SentencePiece tokenizer trained on a few sentences
+(BPE with byte fallback, vocab 300). The converter takes a `tokenizer.model` for all three
+families without the BPE pre-tokenizer hash check that a home-made `tokenizer.json` would fail.
+Gemma 3 sets `query_pre_attn_scalar` to the head size, as the real models do and as llama.cpp
+assumes.
 
 Weights: transformers' random init with `initializer_range` 0.05, plus random norm weights and
 (Qwen2) random q/k/v biases, which transformers would otherwise initialise to exactly 1 and 0,
@@ -28,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-N_LAYERS = 4
+N_LAYERS = {"llama": 4, "qwen2": 4, "gemma3": 6}
 VOCAB = 300
 INIT_RANGE = 0.05
 TOKENS = [1, *range(3, VOCAB, 7)][:40]  # BOS, then ids spread over bytes and merged pieces
@@ -72,15 +75,22 @@ def write_tokenizer(folder: Path) -> None:
 
 
 def write_hf_model(folder: Path, arch: str = "llama", seed: int = 0) -> Any:
-    """Save a tiny random ``arch`` ("llama" or "qwen2") model in ``folder``; return it."""
+    """Save a tiny random ``arch`` (a key of N_LAYERS) model in ``folder``; return it."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+    from transformers import (
+        Gemma3ForCausalLM,
+        Gemma3TextConfig,
+        LlamaConfig,
+        LlamaForCausalLM,
+        Qwen2Config,
+        Qwen2ForCausalLM,
+    )
 
     shapes: dict[str, Any] = {
         "vocab_size": VOCAB,
         "hidden_size": 64,
         "intermediate_size": 128,
-        "num_hidden_layers": N_LAYERS,
+        "num_hidden_layers": N_LAYERS[arch],
         "num_attention_heads": 4,
         "num_key_value_heads": 2,
         "max_position_embeddings": 128,
@@ -93,14 +103,17 @@ def write_hf_model(folder: Path, arch: str = "llama", seed: int = 0) -> Any:
         model = LlamaForCausalLM(LlamaConfig(**shapes, tie_word_embeddings=False))
     elif arch == "qwen2":
         model = Qwen2ForCausalLM(Qwen2Config(**shapes, tie_word_embeddings=True))
+    elif arch == "gemma3":
+        config = Gemma3TextConfig(**shapes, head_dim=16, query_pre_attn_scalar=16, sliding_window=8)
+        model = Gemma3ForCausalLM(config)
     else:
-        raise ValueError(f"arch must be llama or qwen2, got {arch!r}")
+        raise ValueError(f"arch must be one of {list(N_LAYERS)}, got {arch!r}")
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith(".bias"):
                 p.normal_(0.0, 0.5)
-            elif "norm" in name:
-                p.copy_(1.0 + 0.2 * torch.randn_like(p))
+            elif "norm" in name:  # Gemma scales by (1 + weight), the others by weight
+                p.copy_((0.0 if arch == "gemma3" else 1.0) + 0.2 * torch.randn_like(p))
     model.eval()
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)

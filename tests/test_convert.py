@@ -12,6 +12,10 @@ Tolerances (max |difference| over all positions; the logits reach about 1.5):
 - Q8_TOL = 0.1 for Q8_0 against f32. Measured: 0.034 (8-bit weights and activations); the
   Q8_0 Llama stays 0.69 from the wrong layer order, which must exceed 3x the tolerance.
 
+- GEMMA3_TOL = 5e-3 for Gemma 3 (f32, config 0,6): ggml's CPU GELU reads an f16 table, so
+  its error grows with the activations. Measured: 9.6e-4 (logits reach 1.7); the control that
+  moves layer 0 after layer 5 in the second copy differs by 0.49.
+
 The converter is fetched once per session (pip download of the llama-cpp-python sdist) into
 $RYS_CACHE_DIR when set (the Makefile sets it), else into a temporary cache.
 """
@@ -31,7 +35,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hfmodels import TOKENS, gguf_logits, hf_logits, permute_rope_rows, write_hf_model
+from hfmodels import N_LAYERS, TOKENS, gguf_logits, hf_logits, permute_rope_rows, write_hf_model
 from tinymodels import TinySpec, tiny_logits, write_tiny_model
 from typer.testing import CliRunner
 
@@ -52,6 +56,7 @@ PATH = [0, 1, 2, 1, 2, 3]  # config "1,3" on 4 layers
 WRONG = [0, 1, 2, 2, 1, 3]
 F32_TOL = 1e-3
 Q8_TOL = 0.1
+GEMMA3_TOL = 5e-3
 runner = CliRunner()
 
 
@@ -69,11 +74,11 @@ def converter_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def hf_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Any]]:
-    """Tiny random Llama and Qwen2 folders and their transformers models."""
+    """Tiny random Llama, Qwen2 and Gemma 3 folders and their transformers models."""
     for module in ("torch", "transformers", "sentencepiece"):
         pytest.importorskip(module)
     base = tmp_path_factory.mktemp("hf")
-    return {arch: (base / arch, write_hf_model(base / arch, arch)) for arch in ("llama", "qwen2")}
+    return {arch: (base / arch, write_hf_model(base / arch, arch)) for arch in N_LAYERS}
 
 
 @pytest.fixture(scope="session")
@@ -94,6 +99,7 @@ def f32_rys(
         paths = {
             arch: convert_hf(folder, out_dir / f"{arch}.gguf", outtype="f32", spec="1,3").path
             for arch, (folder, _) in hf_models.items()
+            if arch in ("llama", "qwen2")
         }
     return {"paths": paths, "calls": calls, "dir": out_dir}
 
@@ -166,6 +172,31 @@ def _tensor_bytes(t: Any) -> bytes:
     with open(t.path, "rb") as fh:
         fh.seek(t.data_offset)
         return fh.read(t.n_bytes)
+
+
+def test_gemma3_rules_refuse_before_quantizing_and_a_whole_period_matches(
+    hf_models: dict[str, tuple[Path, Any]],
+    converter_cache: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    folder, model = hf_models["gemma3"]
+    out = tmp_path / "g.gguf"
+    env = {"RYS_CACHE_DIR": str(converter_cache)}
+
+    def no_quantize(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("quantized a model the rules refuse")
+
+    monkeypatch.setattr(convert, "quantize", no_quantize)
+    # A 2-layer block breaks the period of 6 (five sliding-window layers, one global layer).
+    args = ["convert", str(folder), str(out), "--config", "1,3", "--quantize", "Q8_0"]
+    _fail(args, tmp_path, "must be a multiple of 6", env)
+    args = ["convert", str(folder), str(out), "--config", "0,6", "--outtype", "f32", "--quiet"]
+    result = runner.invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
+    got = gguf_logits(out)  # 40 tokens: the 8-token sliding window matters
+    assert _max_diff(got, hf_logits(model, [*range(6), *range(6)])) < GEMMA3_TOL
+    assert _max_diff(got, hf_logits(model, [*range(6), 1, 2, 3, 4, 5, 0])) > 20 * GEMMA3_TOL
 
 
 # -- the converter cache -------------------------------------------------------------------
