@@ -323,9 +323,10 @@ def convert_hf(
         elif not spec.strip().startswith("layers:"):
             parse_blocks(spec)
     _check_output(out, force)
+    checkout = open_converter(converter) if converter else None
     check_modules(model)
     check_space(out.parent, estimate_bytes(model, outtype, qtype, n_extra))
-    conv = open_converter(converter) if converter else fetch_converter(on_stage=on_stage)
+    conv = checkout or fetch_converter(on_stage=on_stage)
     build_options = replace(options or BuildOptions(), force=force)
 
     def stage(text: str, total: int = 0) -> None:

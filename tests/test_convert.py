@@ -293,6 +293,24 @@ def test_a_crash_during_fetch_leaves_no_half_cache(
     assert cached_converter("9.9.8", cache) is None
 
 
+def test_converter_checkout_option(tmp_path: Path) -> None:
+    checkout = tmp_path / "llama.cpp"
+    (checkout / "gguf-py" / "gguf").mkdir(parents=True)
+    out = str(tmp_path / "o.gguf")
+    folder = str(_fake_hf_dir(tmp_path))
+    _fail(
+        ["convert", folder, out, "--converter", str(checkout)],
+        tmp_path,
+        "has no convert_hf_to_gguf.py",
+    )
+    (checkout / "convert_hf_to_gguf.py").write_text("")
+    (checkout / "gguf-py" / "gguf").rmdir()
+    _fail(["convert", folder, out, "--converter", str(checkout)], tmp_path, "has no gguf-py/gguf")
+    (checkout / "gguf-py" / "gguf").mkdir()
+    found = convert.open_converter(checkout / "convert_hf_to_gguf.py")
+    assert found.root == checkout and str(checkout) in found.label
+
+
 # -- bad input: one line, exit code 2, nothing left behind ---------------------------------
 
 
@@ -458,6 +476,16 @@ def test_unsupported_architecture_quotes_the_converter(
 def test_last_error_line(output: str, line: str | None) -> None:
     got = last_error_line(output)
     assert got == line if line is None else (got is not None and got.startswith(line))
+
+
+def test_converter_failure_names_a_missing_module() -> None:
+    output = "Traceback (most recent call last):\nModuleNotFoundError: No module named 'yaml'\n"
+    found = convert.Converter(Path("/x"), "0.3.36")
+    message = convert._converter_failure(Path("m"), output, found, 1)
+    assert message == (
+        "the llama.cpp converter of llama-cpp-python 0.3.36 needs the Python module 'yaml': "
+        "pip install pyyaml"
+    )
 
 
 # -- quantize on its own (no torch needed) -------------------------------------------------
