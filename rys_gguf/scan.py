@@ -64,6 +64,7 @@ class GridSpec:
     max_block: int | None = None
     starts: tuple[int, int] | None = None
     configs_file: Path | None = None
+    configs: tuple[str, ...] = ()  # explicit specs (used by validation)
     shard: tuple[int, int] | None = None  # (k, n): this machine's slice
 
 
@@ -133,7 +134,9 @@ def plan_sweep(model: GGUFModel, grid: GridSpec, build: BuildOptions = BuildOpti
     if c.refused and not (build.allow_unknown_arch and "not in rys-gguf" in c.refused):
         raise ScanError(f"{model.path}: {c.arch} is refused: {c.refused}")
     n = c.n_layers
-    if grid.configs_file is not None:
+    if grid.configs:
+        plans = [parse_plan(spec, n) for spec in grid.configs]
+    elif grid.configs_file is not None:
         plans = read_config_file(grid.configs_file, n)
     else:
         blocks = block_grid(n, grid.min_block, grid.max_block, grid.starts)

@@ -72,3 +72,4 @@ from . import build  # noqa: E402, F401
 from . import convert  # noqa: E402, F401
 from . import report  # noqa: E402, F401
 from . import scan  # noqa: E402, F401
+from . import validate  # noqa: E402, F401
