@@ -264,3 +264,28 @@ def check_path(
             )
     if c.layer0_special and 0 in path[1:]:
         raise ArchitectureError(f"{where}: layer 0 has its own tensor shapes; start the block at i >= 1")
+
+
+def support_table() -> str:
+    """The README's architecture table, generated from RULES (a test keeps the README current)."""
+    plain = sorted(a for a, r in RULES.items() if r == ArchRule())
+    rows = ["| architecture | RYS rule |", "|---|---|", f"| {', '.join(plain)} | any block (plus per-layer arrays re-indexed, leading dense / MTP regions respected when the metadata has them) |"]
+    for name in sorted(a for a, r in RULES.items() if r != ArchRule()):
+        r = RULES[name]
+        if r.refuse:
+            rule = f"refused: {r.refuse}"
+        else:
+            parts = []
+            if r.period > 1 or r.period_key:
+                key = f" (or `{r.period_key}`)" if r.period_key else ""
+                extra = f", lcm with `{'`, `'.join(r.extra_period_keys)}`" if r.extra_period_keys else ""
+                parts.append(f"(j-i) multiple of {r.period if r.period > 1 else 'the period'}{key}{extra}: {r.why}")
+            if r.swa:
+                parts.append("`--write-swa-pattern` lifts the period (new llama.cpp only)")
+            if r.magic_counts:
+                parts.append("refuses " + ", ".join(f"{n} layers" for n in r.magic_counts))
+            if r.layer0_special:
+                parts.append("i >= 1 (layer 0 differs)")
+            rule = "; ".join(parts)
+        rows.append(f"| {name} | {rule} |")
+    return "\n".join(rows)

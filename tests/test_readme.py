@@ -1,0 +1,59 @@
+"""The README stays true: its usage block matches --help, its support table matches the rules."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import typer.main
+
+from rys_gguf.arch import support_table
+from rys_gguf.cli import app
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def usage_block() -> str:
+    """Every command with its arguments, summary and options, as --help states them."""
+    group = typer.main.get_command(app)
+    lines = []
+    for name, cmd in group.commands.items():  # type: ignore[attr-defined]
+        args = " ".join(p.name.upper() for p in cmd.params if p.param_type_name == "argument")
+        lines.append(f"rys-gguf {name} {args} [OPTIONS]".replace("  ", " "))
+        lines.append(f"    {(cmd.help or '').strip().splitlines()[0]}")
+        for p in cmd.params:
+            if p.param_type_name == "option" and p.name != "help":
+                lines.append(f"    {', '.join(p.opts):<22} {p.help}")
+    return "\n".join(lines)
+
+
+def section(name: str) -> str:
+    text = README.read_text()
+    m = re.search(rf"<!-- {name}:start -->\n(.*?)<!-- {name}:end -->", text, re.S)
+    assert m, f"README.md has no {name} markers"
+    return m.group(1)
+
+
+def test_usage_block_matches_help() -> None:
+    assert section("usage").strip().removeprefix("```text").removesuffix("```").strip() == usage_block()
+
+
+def test_support_table_matches_rules() -> None:
+    assert section("archs").strip() == support_table().strip()
+
+
+def test_two_commands_on_top() -> None:
+    head = README.read_text().split("\n## ", 1)[0]
+    assert "make demo" in head and "make test" in head
+
+
+def write_sections() -> None:
+    """Regenerate both README sections (``python tests/test_readme.py``)."""
+    text = README.read_text()
+    for name, body in (("usage", f"```text\n{usage_block()}\n```"), ("archs", support_table())):
+        text = re.sub(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", lambda m: f"{m[1]}{body}\n{m[2]}", text, flags=re.S)
+    README.write_text(text)
+
+
+if __name__ == "__main__":
+    write_sections()
