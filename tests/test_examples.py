@@ -1,0 +1,39 @@
+"""The scripts in examples/ run against tiny models and a tiny sweep."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from test_scan import FAST
+from tinymodels import TinySpec, write_tiny_model
+
+from rys_gguf.scan import run_scan
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def run(script: str, *args: Path | str) -> str:
+    out = subprocess.run([sys.executable, str(EXAMPLES / script), *map(str, args)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_build_from_python(tmp_path: Path) -> None:
+    src = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama"))
+    out = run("build_from_python.py", src, tmp_path / "rys.gguf", "1,3")
+    assert "6 -> 8 layers" in out and "[0, 1, 2, 1, 2, 3, 4, 5]" in out
+
+
+def test_custom_probe(tmp_path: Path) -> None:
+    src = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama"))
+    out = run("custom_probe.py", src)
+    assert "mean score:" in out and out.count("expected") == 3
+
+
+def test_read_sweep(tmp_path: Path) -> None:
+    src = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=2))
+    run_scan(src, tmp_path / "s", FAST)
+    out = run("read_sweep.py", tmp_path / "s")
+    assert "baseline math" in out and "3 configs scored" in out
