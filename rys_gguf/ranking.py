@@ -54,7 +54,10 @@ class ConfigScore:
 
     @property
     def d_sum(self) -> float | None:
-        return None if self.d_math is None or self.d_eq is None else self.d_math + self.d_eq
+        """Δmath + Δeq; a probe the sweep did not run counts as 0."""
+        if self.d_math is None and self.d_eq is None:
+            return None
+        return (self.d_math or 0.0) + (self.d_eq or 0.0)
 
     def value(self, metric: str) -> float | None:
         """The number ``metric`` ranks by (None for failed or skipped configs)."""
@@ -136,15 +139,21 @@ def summarize(
     scores = [_score_of(row) for row in rows]
     ok = [s for s in scores if s.status == "ok"]
     base = next((s for s in ok if s.baseline), None)
-    if base is None or base.math is None or base.eq is None:
+    if base is None:
         raise ScanError(
             f"{Path(directory) / 'results.jsonl'}: no scored baseline ({BASELINE}); deltas need "
             "it (resume the scan: it measures the baseline first)"
         )
+    # A probe the sweep did not run (--math none / --eq-set none) has no score anywhere.
+    has_math, has_eq = base.math is not None, base.eq is not None
     deltas = [
-        replace(s, d_math=s.math - base.math, d_eq=s.eq - base.eq)
+        replace(
+            s,
+            d_math=s.math - base.math if s.math is not None and base.math is not None else None,
+            d_eq=s.eq - base.eq if s.eq is not None and base.eq is not None else None,
+        )
         for s in ok
-        if not s.baseline and s.math is not None and s.eq is not None
+        if not s.baseline and (s.math is not None or not has_math) and (s.eq is not None or not has_eq)
     ]
     # The baseline's own z uses the same mean and spread, so it has a place on the z map.
     dm, de = [s.d_math or 0.0 for s in deltas], [s.d_eq or 0.0 for s in deltas]
@@ -188,7 +197,7 @@ def _score_of(row: Row) -> ConfigScore:
         math_parse_rate=_num(row.get("math_parse_rate")),
         eq_parse_rate=_num(row.get("eq_parse_rate")),
     )
-    if row.get("status") == "ok" and s.math is not None and s.eq is not None:
+    if row.get("status") == "ok" and (s.math is not None or s.eq is not None):
         return s
     why = s.reason or ("no score recorded" if row.get("status") == "ok" else "failed")
     return replace(s, status="failed", reason=why)

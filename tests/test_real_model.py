@@ -99,3 +99,20 @@ def test_split_output_loads_identically(gemma_path: Path, tmp_path: Path) -> Non
     with GGUFModel(back) as m:
         assert "split.count" not in m.kv and m.value("gemma3.block_count") == 24
         assert list(m.value("rys.layer_path")) == [*range(12), *range(6, 18)]
+
+
+def test_scan_a_few_configs(gemma_path: Path, tmp_path: Path) -> None:
+    picks = tmp_path / "picks.txt"
+    picks.write_text("6,12\n0,6\n")
+    out = tmp_path / "sweep"
+    args = ["scan", str(gemma_path), "--out", str(out), "--configs", str(picks), "--eq-set", "none", "--threads", "2", "-q"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    import json
+
+    rows = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert [row["config"] for row in rows] == ["0,0", "0,6", "6,12"]
+    assert all(row["status"] == "ok" and row["math_parse_rate"] >= 0.5 for row in rows)
+    assert rows[1]["n_layers"] == 24 and 0 < rows[0]["math"] <= 1
+    assert (out / "report.md").exists() and (out / "heatmap_math.png").stat().st_size > 10_000
+    assert "best: rys-gguf build" in r.output

@@ -347,3 +347,15 @@ def test_sweep_with_only_the_baseline(tmp_path: Path) -> None:
     from matplotlib.image import imread
 
     assert imread(tmp_path / "one.png").shape[2] == 4
+
+
+def test_math_only_sweep_ranks_by_math() -> None:
+    meta = {"model": {"path": "m.gguf", "name": "m", "n_layers": 4}}
+    rows = [
+        {"config": c, "status": "ok", "math": m, "eq": None, "n_layers": 4, "n_extra": 0}
+        for c, m in [("0,0", 0.5), ("1,2", 0.6), ("0,2", 0.4), ("2,4", 0.7)]
+    ]
+    summary = summarize(meta, rows, {}, metric="z")
+    assert [s.config for s in summary.ranked] == ["2,4", "1,2", "0,2"]
+    assert summary.ranked[0].d_eq is None and summary.ranked[0].d_sum == pytest.approx(0.2)
+    assert "n/a" in format_table(summary, 3)
