@@ -31,7 +31,9 @@ typecheck: $(STAMP)
 check: lint typecheck test
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_build.py
+	cd benchmarks && ../$(PY) bench_build.py
+	cd benchmarks && ../$(PY) bench_generate.py
+	cd benchmarks && ../$(PY) bench_scan.py
 
 demo: $(STAMP)
 	$(PY) -m rys_gguf.demo

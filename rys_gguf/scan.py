@@ -343,7 +343,11 @@ class _Runner:
         plan = r.plan
         blocks = None if plan.spec.startswith("layers:") else parse_blocks(plan.spec)
         ok = result.pop("ok", False)
-        timings = {"assemble_s": round(r.assemble_s, 3), **result.pop("timings", {})}
+        timings = {
+            "assemble_s": round(r.assemble_s, 3),
+            **result.pop("timings", {}),
+            "wall_s": round(time.monotonic() - r.started + r.assemble_s, 3),  # assemble to result
+        }
         row: dict[str, Any] = {
             "config": plan.spec,
             "block": list(blocks[0]) if blocks and len(blocks) == 1 else None,

@@ -86,7 +86,7 @@ def test_scan_end_to_end_and_resume(tmp_path: Path) -> None:
     assert result.n_run == 7 and result.n_failed == 0
     ok = rows[1]
     assert ok["status"] == "ok" and len(ok["items"]["math"]) == 16 and len(ok["items"]["eq"]) == 2
-    assert set(ok["timings"]) == {"assemble_s", "load_s", "probe_s"}
+    assert set(ok["timings"]) == {"assemble_s", "load_s", "probe_s", "wall_s"}
     assert ok["n_layers"] == 3 + ok["n_extra"]
     meta = json.loads((out / "sweep.json").read_text())
     assert meta["model"]["n_layers"] == 3 and meta["probe_set"]["n_math"] == 16
