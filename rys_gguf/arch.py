@@ -39,15 +39,17 @@ class ArchRule:
 _SWA = "sliding-window and global attention layers alternate"
 _NOPE = "RoPE is skipped on every 4th layer (hard-coded, no metadata override)"
 
-PLAIN_ARCHS = (
-    "llama mistral3 qwen2 qwen2moe qwen3 qwen3moe phi2 phi3 phimoe starcoder2 stablelm internlm2 "
-    "command-r gemma glm4 chatglm olmo olmoe gptneox falcon bloom mpt exaone ernie4_5 granite "
-    "granitemoe seed_oss arcee minimax-m2 hunyuan-dense nemotron mamba mamba2 falcon-h1 bitnet plm "
-    "deci openelm apertus granitehybrid jamba lfm2 lfm2moe plamo2 kimi-linear nemotron_h "
-    "nemotron_h_moe qwen2vl qwen3vl qwen3vlmoe deepseek deepseek2 deepseek32 dots1 bailingmoe "
-    "bailingmoe2 bailingmoe3 hunyuan-moe glm4moe glm-dsa mimo2 step35 hy_v3 hy_v4 minimax-m3 "
-    "glm5-next dots3note gemma4 starcoder codeshell refact qwen exaone-moe seed-oss"
-).split()
+PLAIN_ARCHS = (  # no index rule beyond what their own metadata states (arrays, lead, MTP tail)
+    "llama", "mistral3", "qwen2", "qwen2moe", "qwen3", "qwen3moe", "phi2", "phi3", "phimoe", "starcoder2",
+    "stablelm", "internlm2", "command-r", "gemma", "glm4", "chatglm", "olmo", "olmoe", "gptneox", "falcon",
+    "bloom", "mpt", "exaone", "ernie4_5", "granite", "granitemoe", "seed_oss", "arcee", "minimax-m2",
+    "hunyuan-dense", "nemotron", "mamba", "mamba2", "falcon-h1", "bitnet", "plm", "deci", "openelm",
+    "apertus", "granitehybrid", "jamba", "lfm2", "lfm2moe", "plamo2", "kimi-linear", "nemotron_h",
+    "nemotron_h_moe", "qwen2vl", "qwen3vl", "qwen3vlmoe", "deepseek", "deepseek2", "deepseek32", "dots1",
+    "bailingmoe", "bailingmoe2", "bailingmoe3", "hunyuan-moe", "glm4moe", "glm-dsa", "mimo2", "step35",
+    "hy_v3", "hy_v4", "minimax-m3", "glm5-next", "dots3note", "gemma4", "starcoder", "codeshell", "refact",
+    "qwen", "exaone-moe", "seed-oss",
+)  # fmt: skip
 
 RULES: dict[str, ArchRule] = {name: ArchRule() for name in PLAIN_ARCHS}
 RULES.update(
@@ -113,7 +115,15 @@ RULES.update(
         "nomic-bert-moe": ArchRule(period_key="moe_every_n_layers", why="MoE layers every n layers"),
         "kimi-k3": ArchRule(period_key="attn_res.block_size", why="attention residual blocks"),
         "exaone4": ArchRule(magic_counts={64: "EXAONE 4 enables sliding-window attention only at 64 layers"}),
-        "minicpm": ArchRule(),
+        "minicpm": ArchRule(),  # its implicit residual scale is written out: see implicit_keys
+        "deepseek2": ArchRule(
+            magic_counts={
+                26: "DeepSeek-V2-Lite is detected by 26 or 27 layers (a different attention layout)",
+                27: "DeepSeek-V2-Lite is detected by 26 or 27 layers (a different attention layout)",
+                47: "GLM-4.7-Flash's routing default (sigmoid) is chosen at 47 or 48 layers",
+                48: "GLM-4.7-Flash's routing default (sigmoid) is chosen at 47 or 48 layers",
+            }
+        ),
     }
 )  # fmt: skip
 
@@ -183,9 +193,7 @@ def read_constraints(arch: str, n_layers_all: int, get: Callable[[str], Any]) ->
     if rule.period_needs_key is not None and get(f"{arch}.{rule.period_needs_key}") is None:
         period = 1
     n_tail = scalar("nextn_predict_layers") or 0
-    lead_key = next(
-        (k for k in ("leading_dense_block_count", "hash_layer_count") if scalar(k) is not None), None
-    )
+    lead_key = next((k for k in ("leading_dense_block_count", "hash_layer_count") if scalar(k) is not None), None)
     if arch == "gemma4" and (scalar("embedding_length_per_layer_input") or 0) > 0:
         refused = "its per-layer embedding tensors are sized by the layer count"
     return Constraints(
@@ -203,6 +211,14 @@ def read_constraints(arch: str, n_layers_all: int, get: Callable[[str], Any]) ->
         magic_counts=rule.magic_counts,
         layer0_special=rule.layer0_special,
     )
+
+
+def implicit_keys(arch: str, n_layers: int, get: Callable[[str], Any]) -> dict[str, float]:
+    """Defaults llama.cpp derives from the layer count: write them out so they stay the source's."""
+    key = f"{arch}.residual_scale"
+    if arch == "minicpm" and get(key) is None:
+        return {key: 1.4 / math.sqrt(n_layers)}  # models/minicpm.cpp: 1.4 / sqrt(n_layer)
+    return {}
 
 
 def swa_flags(c: Constraints, n: int) -> list[bool]:
@@ -269,7 +285,14 @@ def check_path(
 def support_table() -> str:
     """The README's architecture table, generated from RULES (a test keeps the README current)."""
     plain = sorted(a for a, r in RULES.items() if r == ArchRule())
-    rows = ["| architecture | RYS rule |", "|---|---|", f"| {', '.join(plain)} | any block (plus per-layer arrays re-indexed, leading dense / MTP regions respected when the metadata has them) |"]
+    any_block = (
+        "any block (per-layer arrays re-indexed; leading dense and MTP regions respected when the metadata has them)"
+    )
+    rows = [
+        "| architecture | RYS rule |",
+        "|---|---|",
+        f"| {', '.join(plain)} | {any_block} |",
+    ]
     for name in sorted(a for a, r in RULES.items() if r != ArchRule()):
         r = RULES[name]
         if r.refuse:

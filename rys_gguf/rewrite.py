@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .arch import Constraints, check_path, read_constraints, swa_flags
+from .arch import Constraints, check_path, implicit_keys, read_constraints, swa_flags
 from .errors import PlanError
 from .gguffile import (
     SPLIT_KEYS,
@@ -91,9 +91,7 @@ def source_path(model: GGUFModel) -> list[int] | None:
 def layout_for_plan(model: GGUFModel, plan: LayerPlan, options: BuildOptions = BuildOptions()) -> GGUFLayout:
     """The output file (metadata + tensor mapping) for ``plan``, after checking the rules."""
     c = model_constraints(model)
-    check_path(
-        c, plan.path, plan.spec, swa_array=options.write_swa_pattern, allow_unknown=options.allow_unknown_arch
-    )
+    check_path(c, plan.path, plan.spec, swa_array=options.write_swa_pattern, allow_unknown=options.allow_unknown_arch)
     full_path = list(plan.path) + list(range(c.n_layers, c.n_layers + c.n_tail))
     kv = rewrite_metadata(model, c, plan, full_path, options)
     tensors = map_tensors(model.tensors, full_path, c.n_layers + c.n_tail, model.path)
@@ -126,6 +124,9 @@ def rewrite_metadata(
             out.append(encode_kv(key, entry.vtype, [values[s] for s in src], entry.elem_type, bo))
         else:
             out.append(model.raw(key))
+    if not identity:
+        for key, value in implicit_keys(arch, n_all, model.get).items():
+            out.append(encode_kv(key, ValueType.FLOAT32, value, bo=bo))
     if options.write_swa_pattern and c.swa and c.period > 1:
         flags = _source_swa_flags(model, c)
         out.append(
@@ -186,7 +187,9 @@ def map_tensors(tensors: Sequence[TensorInfo], full_path: Sequence[int], n_all: 
 class PreparedBuild:
     """A checked build (plan valid, destination writable, disk large enough), ready to write."""
 
-    def __init__(self, src: str | os.PathLike[str], dst: str | os.PathLike[str], spec: str, options: BuildOptions) -> None:
+    def __init__(
+        self, src: str | os.PathLike[str], dst: str | os.PathLike[str], spec: str, options: BuildOptions
+    ) -> None:
         self.model = GGUFModel(src)
         try:
             c = model_constraints(self.model)

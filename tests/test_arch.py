@@ -94,6 +94,8 @@ def test_shared_kv_tail() -> None:
         ("gemma3", 62, "6,12", "62 layers"),  # 27B itself
         ("gemma2", 42, "10,14", "46 layers"),
         ("exaone4", 40, "16,40", "64 layers"),
+        ("deepseek2", 24, "10,12", "DeepSeek-V2-Lite"),
+        ("deepseek2", 27, "10,12", "DeepSeek-V2-Lite"),
     ],
 )
 def test_magic_layer_counts_are_refused(arch: str, n: int, spec: str, phrase: str) -> None:
@@ -129,3 +131,11 @@ def test_rwkv7_layer0() -> None:
 def test_rules_are_data() -> None:
     assert RULES["gemma3"].period == 6 and RULES["llama"].period == 1
     assert all(r.refuse is None or isinstance(r.refuse, str) for r in RULES.values())
+
+
+def test_minicpm_residual_scale_is_written_out() -> None:
+    from rys_gguf.arch import implicit_keys
+
+    assert implicit_keys("minicpm", 40, {}.get) == {"minicpm.residual_scale": pytest.approx(1.4 / 40**0.5)}
+    assert implicit_keys("minicpm", 40, {"minicpm.residual_scale": 1.0}.get) == {}
+    assert implicit_keys("llama", 40, {}.get) == {}
