@@ -69,9 +69,7 @@ def gguf_py_rewrite(src: Path, dst: Path, spec: str) -> None:
         for name in layer_names[srcl]:
             plan.append((f"blk.{k}." + name.split(".", 2)[2], by_name[name]))
     for name, t in plan:
-        writer.add_tensor_info(
-            name, t.data.shape, t.data.dtype, t.data.nbytes, raw_dtype=t.tensor_type
-        )
+        writer.add_tensor_info(name, t.data.shape, t.data.dtype, t.data.nbytes, raw_dtype=t.tensor_type)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_ti_data_to_file()
@@ -110,9 +108,7 @@ def main() -> int:
         t_peers = timed(lambda: gguf_py_rewrite(src, peers, CONFIG), peers, 1)
         peers_mb = peers.stat().st_size / 1e6
         size = ours.stat().st_size
-    print(
-        f"model: {src} ({src.stat().st_size / 1e6:.0f} MB), config {CONFIG}, output {size / 1e6:.0f} MB"
-    )
+    print(f"model: {src} ({src.stat().st_size / 1e6:.0f} MB), config {CONFIG}, output {size / 1e6:.0f} MB")
     print(f"ours build            {t_ours:7.3f} s  ({size / t_ours / 1e9:.2f} GB/s)")
     print(f"cp + fsync of output  {t_cp:7.3f} s")
     print(f"gguf-py rewrite       {t_peers:7.3f} s  ({peers_mb:.0f} MB written)")

@@ -86,13 +86,19 @@ def main() -> int:
         written, rewrite, peak, n_configs = sweep_bytes(src, tmp)
     overhead = ours["wall_s"] / t_loaded
     speedup = t_naive / ours["wall_s"]
-    print(f"model {src.name} ({src.stat().st_size / 1e6:.0f} MB), config {CONFIG}, 16 math prompts, {args.threads} threads")
-    print(f"our config, end to end       {ours['wall_s']:7.1f} s  (assemble {ours['assemble_s']:.2f}, load {ours['load_s']:.2f}, probes {ours['probe_s']:.1f})")
+    print(
+        f"model {src.name} ({src.stat().st_size / 1e6:.0f} MB), config {CONFIG}, 16 math prompts, {args.threads} threads"
+    )
+    print(
+        f"our config, end to end       {ours['wall_s']:7.1f} s  (assemble {ours['assemble_s']:.2f}, load {ours['load_s']:.2f}, probes {ours['probe_s']:.1f})"
+    )
     print(f"same probes, model loaded    {t_loaded:7.1f} s")
     print(f"per-config overhead ratio    {overhead:7.2f}   (goal <= 1.25)")
     print(f"naive: gguf-py rewrite       {t_rewrite:7.1f} s  + sequential prompts {t_sequential:.1f} s")
     print(f"ours vs naive                {speedup:7.1f}x  (goal >= 3x)")
-    print(f"full sweep, {n_configs} configs: shard cache writes {written / 1e9:.2f} GB, per-config rewrites {rewrite / 1e9:.1f} GB ({rewrite / written:.0f}x less)")
+    print(
+        f"full sweep, {n_configs} configs: shard cache writes {written / 1e9:.2f} GB, per-config rewrites {rewrite / 1e9:.1f} GB ({rewrite / written:.0f}x less)"
+    )
     print(f"shard cache peak             {peak / 1e6:.0f} MB ({peak / src.stat().st_size:.2f}x the model)")
     ok = overhead <= 1.25 and speedup >= 3
     return 1 if args.check and not ok else 0

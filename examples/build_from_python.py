@@ -1,6 +1,6 @@
 """Build an RYS model from Python and read back what was done.
 
-    python examples/build_from_python.py MODEL.gguf OUT.gguf [CONFIG]
+python examples/build_from_python.py MODEL.gguf OUT.gguf [CONFIG]
 """
 
 import sys

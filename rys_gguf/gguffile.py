@@ -144,7 +144,7 @@ class GGUFFile:
                 raise self._error("empty file (0 bytes), not a GGUF model")
             if self.size < 24:
                 self._check_magic(self._fh.read(4))
-                raise self._error("truncated header (file is only %d bytes)" % self.size)
+                raise self._error(f"truncated header (file is only {self.size} bytes)")
             self._mm = mmap.mmap(self._fh.fileno(), 0, access=mmap.ACCESS_READ)
             self._parse()
         except BaseException:
@@ -332,7 +332,7 @@ class GGUFFile:
                     s, pos = self._read_str(pos, f"key {key!r}")
                     out.append(s)
                 return out
-            dtype = np.dtype(_NUMPY_DTYPE[entry.elem_type]).newbyteorder(self.byteorder)
+            dtype = np.dtype(self.byteorder + _NUMPY_DTYPE[entry.elem_type])
             arr = np.frombuffer(self._mm, dtype=dtype, count=entry.count, offset=entry.value_start)
             arr = arr.astype(dtype.newbyteorder("="))  # own copy, native order
             return arr.astype(bool) if entry.elem_type == ValueType.BOOL else arr
@@ -515,8 +515,7 @@ def shard_paths(first: Path) -> list[Path]:
     no, count = int(m["no"]), int(m["count"])
     if no != 1:
         raise GGUFFormatError(
-            f"{first}: this is shard {no} of {count}; give the first shard "
-            f"({split_path(m['prefix'], 1, count).name})"
+            f"{first}: this is shard {no} of {count}; give the first shard ({split_path(m['prefix'], 1, count).name})"
         )
     paths = [first.with_name(split_path(m["prefix"], k, count).name) for k in range(1, count + 1)]
     missing = [p.name for p in paths if not p.exists()]

@@ -214,9 +214,7 @@ def _legend(summary: ReportSummary, grid: Grid, mode: str) -> list[str]:
     if best is not None:
         where = "" if grid.best is not None else " (not on the map)"
         value = _fmt(best.value(grid.metric) or 0.0, grid.metric)
-        marks.append(
-            f"{'lime' if packed else '**'} best by {summary.metric}: {best.config} ({value}){where}"
-        )
+        marks.append(f"{'lime' if packed else '**'} best by {summary.metric}: {best.config} ({value}){where}")
     failed, skipped, states = len(summary.failed), len(summary.skipped), list[str]()
     if packed:
         states += [f"dark grey failed ({failed})", f"light grey skipped ({skipped})"]
@@ -293,9 +291,7 @@ def draw_png(summary: ReportSummary, metric: str, path: Path) -> None:
                     ink = "white" if abs(norm(v) - 0.5) > 0.3 else "#222222"
                     ax.text(j, i, text, ha="center", va="center", fontsize=size, color=ink)
     ax.plot([0], [0], "o", ms=mark_pt * 1.1, mfc="none", mec="black", mew=1.6)
-    handles: list[Any] = [
-        Line2D([], [], ls="", marker="o", mfc="none", mec="black", mew=1.6, label="baseline (0,0)")
-    ]
+    handles: list[Any] = [Line2D([], [], ls="", marker="o", mfc="none", mec="black", mew=1.6, label="baseline (0,0)")]
     best = summary.best
     if grid.best is not None and best is not None:
         ax.plot([grid.best[1]], [grid.best[0]], "*", ms=mark_pt, mfc=BEST, mec="black", mew=0.8)

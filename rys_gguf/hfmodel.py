@@ -57,9 +57,7 @@ def read_hf_dir(path: Path) -> HFModel:
     archs = config.get("architectures")
     return HFModel(
         path=path,
-        architectures=tuple(a for a in archs if isinstance(a, str))
-        if isinstance(archs, list)
-        else (),
+        architectures=tuple(a for a in archs if isinstance(a, str)) if isinstance(archs, list) else (),
         n_layers=_n_layers(config),
         weight_files=tuple(files),
         n_params=n_params,
@@ -71,8 +69,7 @@ def _read_config(path: Path) -> dict[str, Any]:
     cfg = path / "config.json"
     if not cfg.is_file():
         raise ConvertError(
-            f"{path} has no config.json; pass the folder of a HuggingFace model "
-            "(with config.json and *.safetensors)"
+            f"{path} has no config.json; pass the folder of a HuggingFace model (with config.json and *.safetensors)"
         )
     try:
         config = json.loads(cfg.read_text(encoding="utf-8"))
@@ -100,9 +97,7 @@ def _weight_files(path: Path) -> list[Path]:
     # Same names the converter looks for when there is no index.
     files = sorted(path.glob("model*.safetensors")) or sorted(path.glob("pytorch_model*.bin"))
     if not files:
-        raise ConvertError(
-            f"{path} has no weights (model*.safetensors or pytorch_model*.bin); {DOWNLOAD_HINT}"
-        )
+        raise ConvertError(f"{path} has no weights (model*.safetensors or pytorch_model*.bin); {DOWNLOAD_HINT}")
     return files
 
 
@@ -148,9 +143,7 @@ def _count_params(f: Path, config: dict[str, Any]) -> int:
     tensors = [t for k, t in header.items() if k != "__metadata__" and isinstance(t, dict)]
     end = max((int(t.get("data_offsets", [0, 0])[1]) for t in tensors), default=0)
     if size < 8 + n_header + end:
-        raise ConvertError(
-            f"{f} is truncated ({size} of {8 + n_header + end} bytes); {DOWNLOAD_HINT}"
-        )
+        raise ConvertError(f"{f} is truncated ({size} of {8 + n_header + end} bytes); {DOWNLOAD_HINT}")
     return sum(prod(int(d) for d in t.get("shape", [])) for t in tensors)
 
 

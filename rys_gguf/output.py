@@ -94,16 +94,14 @@ def plan_outputs(
     need = sum(s.n_bytes for s in shards)
     free = shutil.disk_usage(dst.parent).free
     if need > free:
-        raise OutputError(
-            f"{dst}: not enough disk space ({need / 1e9:.2f} GB needed, {free / 1e9:.2f} GB free)"
-        )
+        raise OutputError(f"{dst}: not enough disk space ({need / 1e9:.2f} GB needed, {free / 1e9:.2f} GB free)")
     return OutputPlan(paths, shards, need)
 
 
 def write_outputs(plan: OutputPlan, progress: Callable[[int], None] | None = None) -> list[Path]:
     """Write every shard to a temporary file, then rename them all into place."""
     with staged(plan.paths) as temps:
-        for shard, tmp in zip(plan.shards, temps):
+        for shard, tmp in zip(plan.shards, temps, strict=True):
             with open(tmp, "wb") as fh:
                 write_layout(fh, shard, progress)
                 fh.flush()
@@ -117,7 +115,7 @@ def staged(paths: Sequence[Path]) -> Iterator[list[Path]]:
     temps = [p.with_name(f".{p.name}.partial-{os.getpid()}") for p in paths]
     try:
         yield temps
-        for tmp, final in zip(temps, paths):
+        for tmp, final in zip(temps, paths, strict=True):
             os.replace(tmp, final)
     except OSError as e:
         if e.errno == errno.ENOSPC:

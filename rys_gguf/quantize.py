@@ -66,9 +66,7 @@ def check_quant_type(name: str) -> str:
     key = name.strip().upper()
     key = ALIASES.get(key, key)
     if key not in QUANT_TYPES:
-        raise ConvertError(
-            f"unknown quantization type {name!r}; choose one of: {', '.join(QUANT_TYPES)}"
-        )
+        raise ConvertError(f"unknown quantization type {name!r}; choose one of: {', '.join(QUANT_TYPES)}")
     return key
 
 
@@ -105,9 +103,7 @@ def _read_gguf_imatrix(path: Path) -> dict[str, np.ndarray]:
         base = name.removesuffix(".in_sum2")
         counts = arrays.get(base + ".counts")
         if sums is None or counts is None:
-            raise ConvertError(
-                f"{path}: {base!r} lacks F32 .in_sum2/.counts tensors; regenerate it"
-            )
+            raise ConvertError(f"{path}: {base!r} lacks F32 .in_sum2/.counts tensors; regenerate it")
         if counts.size == 0 or sums.size % counts.size:
             raise ConvertError(f"{path}: {base!r} has mismatched sums and counts; regenerate it")
         rows = sums.reshape(counts.size, -1)
@@ -144,9 +140,7 @@ def _read_legacy_imatrix(path: Path) -> dict[str, np.ndarray]:
             out[name] = (sums / ncall if ncall > 0 else sums).astype(np.float32)
             pos += 8 + 4 * nval
     except struct.error:
-        raise ConvertError(
-            f"{path} is not an imatrix file (GGUF or legacy .dat): truncated"
-        ) from None
+        raise ConvertError(f"{path} is not an imatrix file (GGUF or legacy .dat): truncated") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise ConvertError(f"{path} is not an imatrix file (GGUF or legacy .dat): {e}") from None
     return out
@@ -219,9 +213,7 @@ def _imatrix_kv(llama_cpp: Any, imatrix: Path | None, n: int, keep: list[Any]) -
     return kv
 
 
-def _run_captured(
-    llama_cpp: Any, call: Callable[[], int], progress: Callable[[int], None] | None
-) -> str | None:
+def _run_captured(llama_cpp: Any, call: Callable[[], int], progress: Callable[[int], None] | None) -> str | None:
     """Run a llama.cpp call with its log captured; None on success, else its last error line."""
     lines: list[bytes] = []
 

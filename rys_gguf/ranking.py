@@ -174,11 +174,7 @@ def summarize(
         baseline=replace(base, d_math=0.0, d_eq=0.0, z=base_z),
         ranked=tuple(rank_scores(deltas, metric)),
         failed=tuple(s for s in scores if s.status == "failed"),
-        skipped=tuple(
-            ConfigScore(c, block_of(c), "skipped", reason=r)
-            for c, r in skipped.items()
-            if c not in done
-        ),
+        skipped=tuple(ConfigScore(c, block_of(c), "skipped", reason=r) for c, r in skipped.items() if c not in done),
     )
 
 
@@ -221,15 +217,10 @@ def validate(summary: ReportSummary, rows: Sequence[Row]) -> tuple[ValidationRow
         for c, it in items.items()
     }
     # A config with no paired item has NaN means: it ranks as Δ = 0 rather than poisoning z.
-    scores = [
-        ConfigScore(c, block_of(c), "ok", d_math=_num(m[0]), d_eq=_num(e[0]))
-        for c, (m, e) in boot.items()
-    ]
+    scores = [ConfigScore(c, block_of(c), "ok", d_math=_num(m[0]), d_eq=_num(e[0])) for c, (m, e) in boot.items()]
     search = {s.config: s.rank for s in summary.ranked}
     ranked = rank_scores(scores, summary.metric)
-    return tuple(
-        ValidationRow(s.config, *boot[s.config], s.rank or 0, search.get(s.config)) for s in ranked
-    )
+    return tuple(ValidationRow(s.config, *boot[s.config], s.rank or 0, search.get(s.config)) for s in ranked)
 
 
 def zscores(values: Sequence[float]) -> list[float]:

@@ -105,9 +105,7 @@ def format_table(summary: ReportSummary, top: int = 10) -> str:
         lines.append(f"      ... {len(summary.failed) - top} more failed (see ranking.csv)")
     if summary.skipped:
         ex = summary.skipped[0]
-        lines.append(
-            f"skipped {len(summary.skipped)} by architecture rules, e.g. {ex.config}: {ex.reason}"
-        )
+        lines.append(f"skipped {len(summary.skipped)} by architecture rules, e.g. {ex.config}: {ex.reason}")
     if summary.best is not None:
         lines.append("build the best: " + build_command(summary.model_path, summary.best.config))
     return "\n".join(lines)
@@ -167,14 +165,11 @@ def report_markdown(summary: ReportSummary, top: int = 10, images: Sequence[str]
     out.append(f"## Top {len(ranked)}\n\n| rank | config | layers | Δ math | Δ EQ | Δ sum | z |")
     out.append("|---|---|---|---|---|---|---|")
     out += [
-        f"| {s.rank} | `{s.config}` | {_layers(s)} | {_f(s.d_math)} | {_f(s.d_eq)} | "
-        f"{_f(s.d_sum)} | {_f(s.z, 2)} |"
+        f"| {s.rank} | `{s.config}` | {_layers(s)} | {_f(s.d_math)} | {_f(s.d_eq)} | {_f(s.d_sum)} | {_f(s.z, 2)} |"
         for s in ranked
     ]
     if ranked:
-        cmds = [
-            f"# {s.rank}. {s.config}\n{build_command(summary.model_path, s.config)}" for s in ranked
-        ]
+        cmds = [f"# {s.rank}. {s.config}\n{build_command(summary.model_path, s.config)}" for s in ranked]
         out.append("\nBuild them:\n\n```sh\n" + "\n".join(cmds) + "\n```")
     if summary.failed:
         out.append(f"\n## Failed ({len(summary.failed)})\n\n| config | reason |\n|---|---|")

@@ -149,7 +149,9 @@ def plan_sweep(model: GGUFModel, grid: GridSpec, build: BuildOptions = BuildOpti
     runnable, skipped = [], {}
     for plan in plans:
         try:
-            check_path(c, plan.path, plan.spec, swa_array=build.write_swa_pattern, allow_unknown=build.allow_unknown_arch)
+            check_path(
+                c, plan.path, plan.spec, swa_array=build.write_swa_pattern, allow_unknown=build.allow_unknown_arch
+            )
             runnable.append(plan)
         except RysError as e:
             skipped[plan.spec] = str(e)
@@ -177,7 +179,9 @@ def locked(out_dir: Path) -> Iterator[None]:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise ScanError(f"{out_dir}: another scan is running on this folder; wait for it or use another --out") from None
+            raise ScanError(
+                f"{out_dir}: another scan is running on this folder; wait for it or use another --out"
+            ) from None
         yield
 
 
@@ -239,7 +243,9 @@ def run_scan(
             runner.run(todo, baseline_pending=BASELINE not in done)
         finally:
             cache.remove()
-        return ScanResult(runner.n_run, runner.n_failed, len(sweep.configs) - len(todo), len(sweep.skipped), cache.n_bytes_written)
+        return ScanResult(
+            runner.n_run, runner.n_failed, len(sweep.configs) - len(todo), len(sweep.skipped), cache.n_bytes_written
+        )
 
 
 def _now() -> str:
@@ -381,7 +387,9 @@ class _Runner:
         low = [
             f"{probe} {rate:.0%}"
             for probe in ("math", "eq")
-            if (rate := row[f"{probe}_parse_rate"]) is not None and row[probe] is not None and rate < self.options.min_parse_rate
+            if (rate := row[f"{probe}_parse_rate"]) is not None
+            and row[probe] is not None
+            and rate < self.options.min_parse_rate
         ]
         if low:
             raise ProbeError(

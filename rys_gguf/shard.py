@@ -21,9 +21,7 @@ def parse_shard(text: str) -> tuple[int, int]:
     """Parse ``k/n`` (1 <= k <= n, e.g. ``2/4`` for the second of four machines)."""
     m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
     if m is None or not 1 <= int(m.group(1)) <= int(m.group(2)):
-        raise ScanError(
-            f"--shard {text!r}: expected k/n with 1 <= k <= n (e.g. 2/4 = second of 4 machines)"
-        )
+        raise ScanError(f"--shard {text!r}: expected k/n with 1 <= k <= n (e.g. 2/4 = second of 4 machines)")
     return int(m.group(1)), int(m.group(2))
 
 
@@ -43,9 +41,7 @@ def assign_shards(configs: Sequence[str], n_layers_of: Callable[[str], int], n: 
     return owner
 
 
-def shard_slice(
-    configs: Sequence[str], n_layers_of: Callable[[str], int], k: int, n: int
-) -> list[str]:
+def shard_slice(configs: Sequence[str], n_layers_of: Callable[[str], int], k: int, n: int) -> list[str]:
     """The configs machine ``k`` of ``n`` (1-based) runs, in their original grid order."""
     if not 1 <= k <= n:
         raise ScanError(f"--shard {k}/{n}: expected 1 <= k <= n")

@@ -46,7 +46,9 @@ class ShardCache:
             probe.touch()
             probe.unlink()
         except OSError as e:
-            raise ScanError(f"{root}: cache folder is not writable ({e.strerror or e}); pick another --cache-dir") from None
+            raise ScanError(
+                f"{root}: cache folder is not writable ({e.strerror or e}); pick another --cache-dir"
+            ) from None
         self._first = model.first
 
     def full_path(self, plan: LayerPlan) -> list[int]:
@@ -74,7 +76,9 @@ class ShardCache:
         except OSError as e:
             with contextlib.suppress(OSError):
                 tmp.unlink()
-            raise ScanError(f"{path}: cannot write cache shard ({e.strerror or e}); free space or pick another --cache-dir") from None
+            raise ScanError(
+                f"{path}: cannot write cache shard ({e.strerror or e}); free space or pick another --cache-dir"
+            ) from None
         self.n_bytes_written += path.stat().st_size
 
     def assemble(self, plan: LayerPlan, folder: Path, stem: str = "model") -> Path:
@@ -90,7 +94,9 @@ class ShardCache:
         full = self.full_path(plan)
         missing = [k for k in range(len(full)) if k not in layers]
         if missing or not globals_:
-            raise ScanError(f"{self.model.path}: layer {missing[0] if missing else '?'} has no tensors; cannot assemble shards")
+            raise ScanError(
+                f"{self.model.path}: layer {missing[0] if missing else '?'} has no tensors; cannot assemble shards"
+            )
         count = len(full) + 2
         folder.mkdir(parents=True, exist_ok=True)
         for old in folder.glob("*.gguf"):

@@ -77,13 +77,9 @@ def read_rows(path: Path, warnings: list[str] | None = None) -> list[Row]:
         except json.JSONDecodeError as e:
             if n == len(lines):
                 if warnings is not None:
-                    warnings.append(
-                        f"{path}:{n}: ignored a truncated last line (interrupted write)"
-                    )
+                    warnings.append(f"{path}:{n}: ignored a truncated last line (interrupted write)")
                 break
-            raise ScanError(
-                f"{path}:{n}: not valid JSON ({e.msg}); delete that line to rescan the config"
-            ) from None
+            raise ScanError(f"{path}:{n}: not valid JSON ({e.msg}); delete that line to rescan the config") from None
         if not isinstance(row, dict) or not isinstance(row.get("config"), str):
             raise ScanError(f"{path}:{n}: expected a JSON object with a string 'config'")
         rows[row["config"]] = row
@@ -105,9 +101,7 @@ def read_skipped(directory: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in configs.items()}
 
 
-def read_sweep(
-    directory: Path, warnings: list[str] | None = None
-) -> tuple[dict[str, Any], list[Row]]:
+def read_sweep(directory: Path, warnings: list[str] | None = None) -> tuple[dict[str, Any], list[Row]]:
     """Read a sweep folder: (sweep.json as a dict, the last results row per config)."""
     meta = read_meta(directory)
     return meta, read_rows(Path(directory) / RESULTS_FILE, warnings)
@@ -206,8 +200,7 @@ def merge_sweeps(out: Path, dirs: Sequence[Path]) -> MergeResult:
     resolved = {Path(d).resolve() for d in dirs}
     if (out / RESULTS_FILE).exists() and out.resolve() not in resolved:
         raise ScanError(
-            f"{out / RESULTS_FILE}: already exists; merge into an empty folder "
-            "or list OUT among the inputs too"
+            f"{out / RESULTS_FILE}: already exists; merge into an empty folder or list OUT among the inputs too"
         )
 
     merged: dict[str, Row] = {}

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from .errors import ProbeError, ScanError
 from .probes import load_probe_set
-from .report import VALIDATION_FILE, write_report
 from .ranking import ReportSummary
+from .report import VALIDATION_FILE, write_report
 from .runner import RuntimeOptions
 from .scan import BASELINE, GridSpec, ProbeSpec, ScanEvent, ScanOptions, run_scan
 from .sweepdir import read_meta

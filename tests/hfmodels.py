@@ -127,9 +127,7 @@ def copy_model_dir(src: Path, dst: Path) -> Path:
     return dst
 
 
-def hf_logits(
-    model: Any, path: Sequence[int] | None = None, tokens: Sequence[int] = TOKENS
-) -> np.ndarray:
+def hf_logits(model: Any, path: Sequence[int] | None = None, tokens: Sequence[int] = TOKENS) -> np.ndarray:
     """transformers logits [n_tokens, vocab] with the decoder layers replaced by ``path``."""
     import torch
 
@@ -157,11 +155,7 @@ def permute_rope_rows(model: Any) -> Any:
         for layer in m.model.layers:
             for proj, heads in ((layer.self_attn.q_proj, n_head), (layer.self_attn.k_proj, n_kv)):
                 w = proj.weight
-                w.copy_(
-                    w.reshape(heads, 2, w.shape[0] // heads // 2, w.shape[1])
-                    .swapaxes(1, 2)
-                    .reshape(w.shape)
-                )
+                w.copy_(w.reshape(heads, 2, w.shape[0] // heads // 2, w.shape[1]).swapaxes(1, 2).reshape(w.shape))
     return m
 
 

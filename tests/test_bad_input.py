@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from brokenfiles import broken_files, small_gguf
 from typer.testing import CliRunner
 
 from rys_gguf.cli import app
 from rys_gguf.errors import GGUFFormatError
 from rys_gguf.gguffile import GGUFFile
-
-from brokenfiles import broken_files, small_gguf
 
 CASES = list(broken_files())
 

@@ -88,7 +88,7 @@ def test_split_input_and_output(tmp_path: Path) -> None:
     build(first, out, "2,4")
     split_out = tmp_path / "split.gguf"
     result = build(first, split_out, "2,4", options=BuildOptions(split_max_bytes=60_000))
-    assert len(result.paths) > 2 and result.paths[0].name.endswith("-00001-of-%05d.gguf" % len(result.paths))
+    assert len(result.paths) > 2 and result.paths[0].name.endswith(f"-00001-of-{len(result.paths):05d}.gguf")
     oracle = write_tiny_model(tmp_path / "oracle.gguf", spec, layer_path=list(parse_plan("2,4", 6).path))
     expected = tiny_logits(oracle)
     assert np.array_equal(tiny_logits(out), expected)

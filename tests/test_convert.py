@@ -93,9 +93,7 @@ def f32_rys(
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RYS_CACHE_DIR", str(converter_cache))
         mp.setattr(convert, "download_sdist", _counting(convert.download_sdist, calls, "download"))
-        mp.setattr(
-            convert, "extract_converter", _counting(convert.extract_converter, calls, "extract")
-        )
+        mp.setattr(convert, "extract_converter", _counting(convert.extract_converter, calls, "extract"))
         paths = {
             arch: convert_hf(folder, out_dir / f"{arch}.gguf", outtype="f32", spec="1,3").path
             for arch, (folder, _) in hf_models.items()
@@ -148,9 +146,7 @@ def test_q8_0_rys_stays_close_to_f32(
     folder, model = hf_models["llama"]
     out = tmp_path / "q8.gguf"
     args = ["convert", str(folder), str(out), "--config", "1,3", "--outtype", "f32"]
-    result = runner.invoke(
-        app, [*args, "--quantize", "q8_0", "--quiet"], env={"RYS_CACHE_DIR": str(converter_cache)}
-    )
+    result = runner.invoke(app, [*args, "--quantize", "q8_0", "--quiet"], env={"RYS_CACHE_DIR": str(converter_cache)})
     assert result.exit_code == 0, result.output
     assert "Q8_0, RYS 1,3" in result.stdout
     with GGUFModel(out) as m:
@@ -202,9 +198,7 @@ def test_gemma3_rules_refuse_before_quantizing_and_a_whole_period_matches(
 # -- the converter cache -------------------------------------------------------------------
 
 
-def test_second_convert_neither_downloads_nor_extracts(
-    f32_rys: dict[str, Any], converter_cache: Path
-) -> None:
+def test_second_convert_neither_downloads_nor_extracts(f32_rys: dict[str, Any], converter_cache: Path) -> None:
     # The session fetched the converter once; the two conversions after it reused the cache.
     assert f32_rys["calls"] == {"download": 0, "extract": 0}
     found = cached_converter(installed_version(), converter_cache)
@@ -327,9 +321,7 @@ def _fail(args: list[str], tmp_path: Path, phrase: str, env: dict[str, str] | No
 
 
 def _write_safetensors(path: Path, n_floats: int, truncate: int = 0) -> int:
-    header = json.dumps(
-        {"w": {"dtype": "F32", "shape": [n_floats], "data_offsets": [0, 4 * n_floats]}}
-    )
+    header = json.dumps({"w": {"dtype": "F32", "shape": [n_floats], "data_offsets": [0, 4 * n_floats]}})
     blob = struct.pack("<Q", len(header)) + header.encode() + b"\0" * (4 * n_floats)
     path.write_bytes(blob[: len(blob) - truncate])
     return len(blob)
@@ -361,9 +353,7 @@ def test_partial_download_lists_missing_shards(tmp_path: Path) -> None:
     shards = [f"model-0000{k}-of-00003.safetensors" for k in (1, 2, 3)]
     index = {"weight_map": {f"t{k}": shard for k, shard in enumerate(shards)}}
     (folder / "model.safetensors.index.json").write_text(json.dumps(index))
-    message = _fail(
-        ["convert", str(folder), str(tmp_path / "o.gguf")], tmp_path, "2 of 3 weight files"
-    )
+    message = _fail(["convert", str(folder), str(tmp_path / "o.gguf")], tmp_path, "2 of 3 weight files")
     assert shards[1] in message and shards[2] in message and shards[0] not in message
 
 
@@ -372,9 +362,7 @@ def test_truncated_weights_and_lfs_pointers(tmp_path: Path) -> None:
     out = str(tmp_path / "o.gguf")
     full = _write_safetensors(folder / "model.safetensors", 16, truncate=10)
     _fail(["convert", str(folder), out], tmp_path, f"is truncated ({full - 10} of {full} bytes)")
-    (folder / "model.safetensors").write_text(
-        "version https://git-lfs.github.com/spec/v1\noid sha256:ab\n"
-    )
+    (folder / "model.safetensors").write_text("version https://git-lfs.github.com/spec/v1\noid sha256:ab\n")
     _fail(["convert", str(folder), out], tmp_path, "Git LFS pointer")
 
 
@@ -382,25 +370,19 @@ def test_options_checked_before_converting(tmp_path: Path) -> None:
     folder = str(_fake_hf_dir(tmp_path))
     out = tmp_path / "o.gguf"
     _fail(["convert", folder, str(out), "--config", "3,9"], tmp_path, "j must be <= 4")
-    _fail(
-        ["convert", folder, str(out), "--quantize", "Q4_K_X"], tmp_path, "unknown quantization type"
-    )
+    _fail(["convert", folder, str(out), "--quantize", "Q4_K_X"], tmp_path, "unknown quantization type")
     _fail(
         ["convert", folder, str(out), "--outtype", "q8_0", "--quantize", "Q4_K_M"],
         tmp_path,
         "float --outtype",
     )
-    _fail(
-        ["convert", folder, str(out), "--imatrix", str(out)], tmp_path, "--imatrix needs --quantize"
-    )
+    _fail(["convert", folder, str(out), "--imatrix", str(out)], tmp_path, "--imatrix needs --quantize")
     _fail(["convert", folder, str(out), "--outtype", "f8"], tmp_path, "unknown --outtype")
     out.write_bytes(b"old")
     _fail(["convert", folder, str(out)], tmp_path, "exists; pass --force")
 
 
-def test_missing_python_modules_name_the_install_command(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_missing_python_modules_name_the_install_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         hfmodel.importlib.util,
         "find_spec",
@@ -417,9 +399,7 @@ def test_missing_python_modules_name_the_install_command(
 def test_not_enough_disk_space(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = _fake_hf_dir(tmp_path)
     monkeypatch.setattr(convert, "check_modules", lambda model: None)
-    monkeypatch.setattr(
-        hfmodel.shutil, "disk_usage", lambda p: SimpleNamespace(total=10, used=10, free=1000)
-    )
+    monkeypatch.setattr(hfmodel.shutil, "disk_usage", lambda p: SimpleNamespace(total=10, used=10, free=1000))
     args = [
         "convert",
         str(folder),
@@ -482,8 +462,7 @@ def test_converter_failure_names_a_missing_module() -> None:
     found = convert.Converter(Path("/x"), "0.3.36")
     message = convert._converter_failure(Path("m"), output, found, 1)
     assert message == (
-        "the llama.cpp converter of llama-cpp-python 0.3.36 needs the Python module 'yaml': "
-        "pip install pyyaml"
+        "the llama.cpp converter of llama-cpp-python 0.3.36 needs the Python module 'yaml': pip install pyyaml"
     )
 
 
@@ -506,9 +485,7 @@ def test_quantize_command(tiny_f32: Path, tmp_path: Path) -> None:
     assert 1e-5 < _max_diff(tiny_logits(out), f32) < 0.05 * np.abs(f32).max()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f32.gguf", "q8.gguf"]
     # Requantizing Q8_0 is refused by llama.cpp: its reason, one line, no partial file.
-    _fail(
-        ["quantize", str(out), str(tmp_path / "q4.gguf"), "--type", "Q4_0"], tmp_path, "requantiz"
-    )
+    _fail(["quantize", str(out), str(tmp_path / "q4.gguf"), "--type", "Q4_0"], tmp_path, "requantiz")
     _fail(["quantize", str(tiny_f32), str(out), "--type", "Q4_0"], tmp_path, "exists; pass --force")
     _fail(
         ["quantize", str(tmp_path / "none.gguf"), str(tmp_path / "x.gguf"), "--type", "Q4_0"],

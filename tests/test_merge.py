@@ -40,9 +40,7 @@ def sweep(
     for r in rows:
         append_row(directory / "results.jsonl", r)
     if skipped is not None:
-        (directory / "skipped.json").write_text(
-            json.dumps({"count": len(skipped), "configs": skipped})
-        )
+        (directory / "skipped.json").write_text(json.dumps({"count": len(skipped), "configs": skipped}))
     return directory
 
 

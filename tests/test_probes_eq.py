@@ -363,16 +363,12 @@ def test_wrong_hash_is_refused(tmp_path: Path) -> None:
     assert not (cache / FILENAME).exists()
 
 
-def test_unreachable_network_says_how_to_use_a_local_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_unreachable_network_says_how_to_use_a_local_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def unreachable(*args: object, **kwargs: object) -> None:
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
     monkeypatch.setattr(urllib.request, "urlopen", unreachable)
-    with pytest.raises(
-        ProbeError, match=r"cannot download .*name resolution.*--eq-set PATH"
-    ) as info:
+    with pytest.raises(ProbeError, match=r"cannot download .*name resolution.*--eq-set PATH") as info:
         load_probe_set(eq="eqbench-v2", cache_dir=tmp_path)
     assert "\n" not in str(info.value)
 
@@ -467,9 +463,7 @@ def test_ng_scorer_on_a_probe_set() -> None:
     ps = load_probe_set(math="none", eq_scorer="ng", n_eq=2)
     assert "First pass scores:\n" in ps.items[0].user
     ref = ps.items[0].reference["reference_answer"]  # type: ignore[index]
-    exact = "First pass scores:\n" + "\n".join(
-        f"x: {ref[f'emotion{i}_score']}" for i in range(1, 5)
-    )
+    exact = "First pass scores:\n" + "\n".join(f"x: {ref[f'emotion{i}_score']}" for i in range(1, 5))
     result = ps.score([exact, "nothing"])
     assert result.items["eq"] == [pytest.approx(0.9), 0.5]
     assert result.eq == pytest.approx(0.7)

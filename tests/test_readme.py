@@ -51,7 +51,8 @@ def write_sections() -> None:
     """Regenerate both README sections (``python tests/test_readme.py``)."""
     text = README.read_text()
     for name, body in (("usage", f"```text\n{usage_block()}\n```"), ("archs", support_table())):
-        text = re.sub(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", lambda m: f"{m[1]}{body}\n{m[2]}", text, flags=re.S)
+        pattern = rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)"
+        text = re.sub(pattern, lambda m, body=body: f"{m[1]}{body}\n{m[2]}", text, flags=re.S)
     README.write_text(text)
 
 

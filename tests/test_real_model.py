@@ -105,7 +105,19 @@ def test_scan_a_few_configs(gemma_path: Path, tmp_path: Path) -> None:
     picks = tmp_path / "picks.txt"
     picks.write_text("6,12\n0,6\n")
     out = tmp_path / "sweep"
-    args = ["scan", str(gemma_path), "--out", str(out), "--configs", str(picks), "--eq-set", "none", "--threads", "2", "-q"]
+    args = [
+        "scan",
+        str(gemma_path),
+        "--out",
+        str(out),
+        "--configs",
+        str(picks),
+        "--eq-set",
+        "none",
+        "--threads",
+        "2",
+        "-q",
+    ]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
     import json

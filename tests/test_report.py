@@ -166,9 +166,7 @@ def test_build_command_names() -> None:
     assert output_name("/m/qwen-72b.gguf", "45,52") == "qwen-72b-rys-45-52.gguf"
     assert output_name("/m/big-00001-of-00003.gguf", "3,6;4,6") == "big-rys-3-6-4-6.gguf"
     cmd = build_command("/m/my model.gguf", "45,52")
-    assert cmd == (
-        "rys-gguf build '/m/my model.gguf' '/m/my model-rys-45-52.gguf' --config \"45,52\""
-    )
+    assert cmd == ("rys-gguf build '/m/my model.gguf' '/m/my model-rys-45-52.gguf' --config \"45,52\"")
 
 
 # ---------------------------------------------------------------- the written report
@@ -210,9 +208,7 @@ def test_write_report_files(tmp_path: Path) -> None:
     md = (tmp_path / "report.md").read_text()
     assert "![heatmap_math](heatmap_math.png)" in md
     best = summary.ranked[0].config
-    assert (
-        f"rys-gguf build /models/toy-8L.gguf /models/toy-8L-rys-{best.replace(',', '-')}.gguf" in md
-    )
+    assert f"rys-gguf build /models/toy-8L.gguf /models/toy-8L-rys-{best.replace(',', '-')}.gguf" in md
     assert "## Failed (2)" in md and "worker died: SIGSEGV" in md
     assert "## Skipped (2)" in md
     assert "## Validation" in md

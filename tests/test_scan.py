@@ -20,7 +20,7 @@ from rys_gguf.cli import app
 from rys_gguf.errors import ProbeError, ScanError
 from rys_gguf.gguffile import GGUFModel
 from rys_gguf.plan import parse_plan
-from rys_gguf.rewrite import BuildOptions, build
+from rys_gguf.rewrite import build
 from rys_gguf.runner import RuntimeOptions
 from rys_gguf.scan import GridSpec, ProbeSpec, ScanOptions, locked, run_scan
 from rys_gguf.shardcache import ShardCache
@@ -59,9 +59,13 @@ def test_assembled_config_is_bit_identical_to_single_file(tmp_path: Path, arch: 
         # Reassembling reuses shards: only the metadata shard is written again.
         before = cache.n_bytes_written
         cache.assemble(parse_plan(specs[0], 6), tmp_path / "again")
-        assert cache.n_bytes_written - before == (tmp_path / "again").joinpath(
-            f"model-00001-of-{len(parse_plan(specs[0], 6).path) + 2:05d}.gguf"
-        ).stat().st_size
+        assert (
+            cache.n_bytes_written - before
+            == (tmp_path / "again")
+            .joinpath(f"model-00001-of-{len(parse_plan(specs[0], 6).path) + 2:05d}.gguf")
+            .stat()
+            .st_size
+        )
 
 
 def test_cache_retains_unshifted_and_needed_shards(tmp_path: Path) -> None:

@@ -59,9 +59,7 @@ def test_more_shards_than_configs() -> None:
     assert sorted(len(s) for s in slices) == [0, 0, 1, 1]
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"), [("1/4", (1, 4)), (" 4/4 ", (4, 4)), ("2 / 3", (2, 3)), ("1/1", (1, 1))]
-)
+@pytest.mark.parametrize(("text", "expected"), [("1/4", (1, 4)), (" 4/4 ", (4, 4)), ("2 / 3", (2, 3)), ("1/1", (1, 1))])
 def test_parse_shard(text: str, expected: tuple[int, int]) -> None:
     assert parse_shard(text) == expected
 

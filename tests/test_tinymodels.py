@@ -63,9 +63,7 @@ def test_layer_path_copies_source_layers(tmp_path: Path, arch: str) -> None:
     expected = {n: b for n, b in src.items() if not n.startswith("blk.")}
     for k, il in enumerate(DUPLICATED):
         prefix = f"blk.{il}."
-        expected |= {
-            f"blk.{k}.{n[len(prefix) :]}": b for n, b in src.items() if n.startswith(prefix)
-        }
+        expected |= {f"blk.{k}.{n[len(prefix) :]}": b for n, b in src.items() if n.startswith(prefix)}
     assert out == expected
 
 
@@ -126,9 +124,7 @@ def test_gemma3_period_breaking_path_gets_the_array(tmp_path: Path) -> None:
     assert pattern.types == [GGUFValueType.ARRAY, GGUFValueType.BOOL]
     assert pattern.contents() == [gemma3_swa_flags(spec.n_layers)[il] for il in DUPLICATED]
 
-    no_array = write_tiny_model(
-        tmp_path / "no-array.gguf", spec, DUPLICATED, extra_kv={SWA_PATTERN_KEY: None}
-    )
+    no_array = write_tiny_model(tmp_path / "no-array.gguf", spec, DUPLICATED, extra_kv={SWA_PATTERN_KEY: None})
     assert not np.array_equal(tiny_logits(no_array), tiny_logits(path))
 
     period = [*range(6), *range(6)]  # duplicating a whole period keeps the hard-coded pattern
@@ -144,18 +140,14 @@ def test_arrays_are_per_layer_and_strict(tmp_path: Path) -> None:
     assert len(set(kv_heads)) > 1 and len(set(n_ff)) > 1  # type: ignore[arg-type]
 
     stale = {
-        "deci.attention.head_count_kv": GGUFValue(
-            kv_heads, GGUFValueType.ARRAY, GGUFValueType.INT32
-        ),
+        "deci.attention.head_count_kv": GGUFValue(kv_heads, GGUFValueType.ARRAY, GGUFValueType.INT32),
         "deci.feed_forward_length": GGUFValue(n_ff, GGUFValueType.ARRAY, GGUFValueType.INT32),
     }
     path = write_tiny_model(tmp_path / "stale.gguf", spec, DUPLICATED, extra_kv=stale)
     assert "wrong array length; expected 8, got 6" in (tiny_load_error(path) or "")
 
     # Right length, wrong layers (the source arrays plus the last two entries): shapes disagree.
-    appended = {
-        k: GGUFValue([*v.value, *v.value[4:6]], v.type, v.sub_type) for k, v in stale.items()
-    }
+    appended = {k: GGUFValue([*v.value, *v.value[4:6]], v.type, v.sub_type) for k, v in stale.items()}
     path = write_tiny_model(tmp_path / "appended.gguf", spec, DUPLICATED, extra_kv=appended)
     assert "has wrong shape" in (tiny_load_error(path) or "")
 

@@ -26,7 +26,7 @@ def test_validation_adds_intervals_to_the_report(tmp_path: Path) -> None:
     assert len(rows[0]["items"]["math"]) == 120  # the validation math set
     assert len(summary.validation) == 2
     assert "Validation" in (out / "report.md").read_text()
-    again, _ = run_validation(out, top=2, eq="builtin", options=replace(FAST))  # resumes: nothing rerun
+    run_validation(out, top=2, eq="builtin", options=replace(FAST))  # resumes: nothing rerun
     assert len((out / "validation.jsonl").read_text().splitlines()) == 3
 
 

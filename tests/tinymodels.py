@@ -137,9 +137,7 @@ def write_tiny_model(
     for k, il in enumerate(src):
         for name, data in _layer_tensors(spec, il):
             if data.ndim == 2 and qtype != GGMLQuantizationType.F32:
-                writer.add_tensor(
-                    f"blk.{k}.{name}", gguf.quants.quantize(data, qtype), raw_dtype=qtype
-                )
+                writer.add_tensor(f"blk.{k}.{name}", gguf.quants.quantize(data, qtype), raw_dtype=qtype)
             else:
                 writer.add_tensor(f"blk.{k}.{name}", data)
     first = writer.format_shard_names(path)[0]

@@ -68,9 +68,9 @@ def main() -> None:
 
 
 # Command modules register themselves on import (one line each).
-from . import build  # noqa: E402, F401
-from . import convert  # noqa: E402, F401
-from . import export  # noqa: E402, F401
-from . import report  # noqa: E402, F401
-from . import scan  # noqa: E402, F401
-from . import validate  # noqa: E402, F401
+from . import build
+from . import convert
+from . import export
+from . import report
+from . import scan
+from . import validate

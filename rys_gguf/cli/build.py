@@ -26,7 +26,9 @@ Config = Annotated[
 Force = Annotated[bool, typer.Option("--force", help="Overwrite DST if it exists.")]
 SplitSize = Annotated[
     str | None,
-    typer.Option("--split-max-size", help="Write shards of at most this size (e.g. 50G, 500M), named as gguf-split does."),
+    typer.Option(
+        "--split-max-size", help="Write shards of at most this size (e.g. 50G, 500M), named as gguf-split does."
+    ),
 ]
 SwaArray = Annotated[
     bool,
@@ -77,13 +79,15 @@ def build_command(
         split_max_bytes=parse_size(split_max_size) if split_max_size else 0,
         force=force,
     )
-    with PreparedBuild(src, dst, config, options) as job:  # everything checked before the bar
-        with tqdm(total=job.n_bytes, unit="B", unit_scale=True, desc="build", disable=quiet, leave=False) as bar:
-            result = job.write(bar.update)
-    names = ", ".join(str(p) for p in result.paths) if len(result.paths) <= 2 else f"{result.paths[0]} (+{len(result.paths) - 1} shards)"
+    with (
+        PreparedBuild(src, dst, config, options) as job,  # everything checked before the bar
+        tqdm(total=job.n_bytes, unit="B", unit_scale=True, desc="build", disable=quiet, leave=False) as bar,
+    ):
+        result = job.write(bar.update)
+    shown = [str(p) for p in result.paths[:2]]
+    names = ", ".join(shown) + (f" (+{len(result.paths) - 2} more shards)" if len(result.paths) > 2 else "")
     typer.echo(
-        f"{names}: layers {result.n_layers_in} → {result.n_layers_out}, "
-        f"{human(result.n_bytes)}, {result.seconds:.1f} s"
+        f"{names}: layers {result.n_layers_in} → {result.n_layers_out}, {human(result.n_bytes)}, {result.seconds:.1f} s"
     )
 
 

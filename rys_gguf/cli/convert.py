@@ -53,9 +53,7 @@ class StageBars:
 
 @command("convert")
 def convert_command(
-    hf_dir: Annotated[
-        Path, typer.Argument(help="HuggingFace model folder (config.json, weights).")
-    ],
+    hf_dir: Annotated[Path, typer.Argument(help="HuggingFace model folder (config.json, weights).")],
     out: Annotated[Path, typer.Argument(help="Output GGUF.")],
     config: Annotated[
         str | None,
@@ -92,9 +90,7 @@ def convert_command(
             spec=config,
             converter=converter,
             force=force,
-            options=BuildOptions(
-                write_swa_pattern=write_swa_pattern, allow_unknown_arch=allow_unknown_arch
-            ),
+            options=BuildOptions(write_swa_pattern=write_swa_pattern, allow_unknown_arch=allow_unknown_arch),
             on_stage=bars.start,
             progress=bars.update,
         )

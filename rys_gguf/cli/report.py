@@ -26,8 +26,7 @@ MetricOpt = Annotated[
     typer.Option(
         "--metric",
         "-m",
-        help="Rank by: z = z(Δmath) + z(Δeq) (the original's balanced score), sum = Δmath + Δeq, "
-        "math or eq alone.",
+        help="Rank by: z = z(Δmath) + z(Δeq) (the original's balanced score), sum = Δmath + Δeq, math or eq alone.",
     ),
 ]
 Top = Annotated[int, typer.Option("--top", "-n", min=1, help="Configs in the top table.")]
@@ -47,9 +46,7 @@ def show(summary: ReportSummary, top: int) -> None:
 
 @command("report")
 def report_command(
-    directory: Annotated[
-        Path, typer.Argument(metavar="DIR", help="A sweep folder (sweep.json + results.jsonl).")
-    ],
+    directory: Annotated[Path, typer.Argument(metavar="DIR", help="A sweep folder (sweep.json + results.jsonl).")],
     metric: MetricOpt = Metric.z,
     top: Top = 10,
     no_png: NoPng = False,
@@ -61,9 +58,7 @@ def report_command(
 @command("merge")
 def merge_command(
     out: Annotated[Path, typer.Argument(metavar="OUT", help="Folder for the merged sweep.")],
-    dirs: Annotated[
-        list[Path], typer.Argument(metavar="DIR...", help="Sweep folders (e.g. one per shard).")
-    ],
+    dirs: Annotated[list[Path], typer.Argument(metavar="DIR...", help="Sweep folders (e.g. one per shard).")],
     metric: MetricOpt = Metric.z,
     top: Top = 10,
     no_png: NoPng = False,

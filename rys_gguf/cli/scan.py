@@ -38,7 +38,9 @@ def parse_range(text: str | None) -> tuple[int, int] | None:
 
 NGpu = Annotated[int, typer.Option("--n-gpu-layers", "-ngl", help="Layers to offload to the GPU(s); -1 = all.")]
 SplitMode = Annotated[str, typer.Option("--split-mode", help="How to spread one model over GPUs: none, layer or row.")]
-TensorSplit = Annotated[str | None, typer.Option("--tensor-split", help="Share of the model per GPU, e.g. 1,1 for two equal GPUs.")]
+TensorSplit = Annotated[
+    str | None, typer.Option("--tensor-split", help="Share of the model per GPU, e.g. 1,1 for two equal GPUs.")
+]
 MainGpu = Annotated[int, typer.Option("--main-gpu", help="GPU for the model (split-mode none) or scratch results.")]
 NCtx = Annotated[int, typer.Option("--n-ctx", help="Context size; 0 sizes it for all probe prompts at once.")]
 Threads = Annotated[int | None, typer.Option("--threads", help="CPU threads (default: llama.cpp's choice).")]
@@ -51,30 +53,54 @@ NoThink = Annotated[
 @command("scan")
 def scan_command(
     model: Annotated[Path, typer.Argument(help="The GGUF to scan (or the first shard of a split model).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Sweep folder: results.jsonl, report, heatmaps. Rerun to resume.")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Sweep folder: results.jsonl, report, heatmaps. Rerun to resume.")
+    ],
     min_block: Annotated[int, typer.Option("--min-block", help="Smallest block size j-i.")] = 1,
     max_block: Annotated[int | None, typer.Option("--max-block", help="Largest block size j-i.")] = None,
     start: Annotated[str | None, typer.Option("--start", help="Only blocks starting at a <= i < b, as a:b.")] = None,
     configs: Annotated[Path | None, typer.Option("--configs", help="File with one config per line (any spec).")] = None,
-    shard: Annotated[str | None, typer.Option("--shard", help="Run slice k of n of the grid (k/n, 1-based), for many machines.")] = None,
+    shard: Annotated[
+        str | None, typer.Option("--shard", help="Run slice k of n of the grid (k/n, 1-based), for many machines.")
+    ] = None,
     math: Annotated[str, typer.Option("--math", help="Math set: search (16), validation (120) or none.")] = "search",
-    eq_set: Annotated[str, typer.Option("--eq-set", help="EQ set: builtin (16), eqbench-v2 (171, downloaded once), a JSON file, or none.")] = "builtin",
+    eq_set: Annotated[
+        str,
+        typer.Option("--eq-set", help="EQ set: builtin (16), eqbench-v2 (171, downloaded once), a JSON file, or none."),
+    ] = "builtin",
     n_eq: Annotated[int | None, typer.Option("--n-eq", help="Use only the first N EQ items.")] = None,
-    eq_scorer: Annotated[str, typer.Option("--eq-scorer", help="eqbench-v2 (official v2 formula) or ng (the original scanner's).")] = "eqbench-v2",
+    eq_scorer: Annotated[
+        str, typer.Option("--eq-scorer", help="eqbench-v2 (official v2 formula) or ng (the original scanner's).")
+    ] = "eqbench-v2",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the generated math questions.")] = 0,
     n_gpu_layers: NGpu = -1,
     split_mode: SplitMode = "layer",
     tensor_split: TensorSplit = None,
     main_gpu: MainGpu = 0,
-    gpus: Annotated[str | None, typer.Option("--gpus", help="One worker per GPU, e.g. 0,1 (when the model fits on one).")] = None,
+    gpus: Annotated[
+        str | None, typer.Option("--gpus", help="One worker per GPU, e.g. 0,1 (when the model fits on one).")
+    ] = None,
     n_ctx: NCtx = 0,
     threads: Threads = None,
     flash_attn: FlashAttn = False,
     no_think: NoThink = False,
-    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Where per-layer shards go (tmpfs is a good choice); removed at the end.")] = None,
-    config_timeout: Annotated[float | None, typer.Option("--config-timeout", help="Seconds before a config's worker is killed and recorded as failed.")] = None,
-    write_swa_pattern: Annotated[bool, typer.Option("--write-swa-pattern", help="Sliding-window families: allow every block size (new llama.cpp only).")] = False,
-    min_parse_rate: Annotated[float, typer.Option("--min-parse-rate", help="Stop when the baseline parses fewer answers than this share.")] = 0.5,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option("--cache-dir", help="Where per-layer shards go (tmpfs is a good choice); removed at the end."),
+    ] = None,
+    config_timeout: Annotated[
+        float | None,
+        typer.Option("--config-timeout", help="Seconds before a config's worker is killed and recorded as failed."),
+    ] = None,
+    write_swa_pattern: Annotated[
+        bool,
+        typer.Option(
+            "--write-swa-pattern", help="Sliding-window families: allow every block size (new llama.cpp only)."
+        ),
+    ] = False,
+    min_parse_rate: Annotated[
+        float, typer.Option("--min-parse-rate", help="Stop when the baseline parses fewer answers than this share.")
+    ] = 0.5,
     top: Annotated[int, typer.Option("--top", help="Rows in the final table.")] = 10,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:

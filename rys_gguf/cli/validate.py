@@ -18,7 +18,12 @@ from . import command
 def validate_command(
     directory: Annotated[Path, typer.Argument(help="A sweep folder made by rys-gguf scan.")],
     top: Annotated[int, typer.Option("--top", "-k", help="How many of the best configs to re-score.")] = 5,
-    eq_set: Annotated[str, typer.Option("--eq-set", help="EQ set: eqbench-v2 (171, falls back to builtin offline), builtin or a JSON file.")] = "eqbench-v2",
+    eq_set: Annotated[
+        str,
+        typer.Option(
+            "--eq-set", help="EQ set: eqbench-v2 (171, falls back to builtin offline), builtin or a JSON file."
+        ),
+    ] = "eqbench-v2",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Re-score the top K configs and the baseline on 120 math + the large EQ set, with intervals."""

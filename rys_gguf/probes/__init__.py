@@ -136,9 +136,7 @@ class ProbeSet:
     def score(self, answers: Sequence[str]) -> ProbeScores:
         """Score answers given in item order."""
         if len(answers) != len(self.items):
-            raise ProbeError(
-                f"got {len(answers)} answers for a probe set of {len(self.items)} items"
-            )
+            raise ProbeError(f"got {len(answers)} answers for a probe set of {len(self.items)} items")
         results: dict[str, list[ItemScore]] = {"math": [], "eq": []}
         for item, answer in zip(self.items, answers, strict=True):
             scored = self.score_item(item, answer)
@@ -168,9 +166,7 @@ def _math_items(kind: str, seed: int) -> list[ProbeItem]:
     ]
 
 
-def _eq_source(
-    eq: str, cache_dir: Path | None
-) -> tuple[list[tuple[str, dict[str, Any]]], str, str]:
+def _eq_source(eq: str, cache_dir: Path | None) -> tuple[list[tuple[str, dict[str, Any]]], str, str]:
     """Return (records, id tag, description) for an EQ set name or path."""
     if eq == "builtin":
         source = resources.files("rys_gguf.probes").joinpath("data/eq_builtin.json")
@@ -181,9 +177,7 @@ def _eq_source(
         return _eq.read_eq_items(fetch_eqbench_v2(cache_dir)), "v2", "eqbench-v2"
     path = Path(eq).expanduser()
     if not path.is_file():
-        raise ProbeError(
-            f"EQ set {eq!r} is not 'builtin', 'eqbench-v2', 'none' or an existing JSON file"
-        )
+        raise ProbeError(f"EQ set {eq!r} is not 'builtin', 'eqbench-v2', 'none' or an existing JSON file")
     records = _eq.read_eq_items(path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest == EQBENCH_V2_SHA256:
@@ -191,15 +185,11 @@ def _eq_source(
     return records, "file", f"file:{path.name}"
 
 
-def _eq_items(
-    eq: str, eq_scorer: str, n_eq: int | None, cache_dir: Path | None
-) -> tuple[list[ProbeItem], str]:
+def _eq_items(eq: str, eq_scorer: str, n_eq: int | None, cache_dir: Path | None) -> tuple[list[ProbeItem], str]:
     records, tag, label = _eq_source(eq, cache_dir)
     if n_eq is not None:
         if not 1 <= n_eq <= len(records):
-            raise ProbeError(
-                f"n_eq={n_eq} is out of range: the EQ set {label} has {len(records)} items"
-            )
+            raise ProbeError(f"n_eq={n_eq} is out of range: the EQ set {label} has {len(records)} items")
         records = records[:n_eq]
     keep_heading = eq_scorer == "ng"  # the original scanner's parser looks for this heading
     items = [

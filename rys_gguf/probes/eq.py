@@ -32,8 +32,7 @@ _EMOTION_NAME = re.compile(r"\w+")
 # --- prompts ---------------------------------------------------------------------------------
 
 _REVISION_SENTENCE = (
-    " Then critique your answer by thinking it through step by step."
-    " Finally, give your revised scores."
+    " Then critique your answer by thinking it through step by step. Finally, give your revised scores."
 )
 _FIRST_PASS_HEADING = "First pass scores:\n"
 _CRITIQUE = "Critique: <your critique here>"
@@ -72,10 +71,7 @@ def scale_difference(d: float) -> float:
 
 
 def _emotions(reference: Mapping[str, Any]) -> list[tuple[str, float]]:
-    return [
-        (str(reference[f"emotion{i}"]), float(reference[f"emotion{i}_score"]))
-        for i in range(1, N_EMOTIONS + 1)
-    ]
+    return [(str(reference[f"emotion{i}"]), float(reference[f"emotion{i}_score"])) for i in range(1, N_EMOTIONS + 1)]
 
 
 def score_v2(answer: str, reference: Mapping[str, Any]) -> float | None:
@@ -142,9 +138,7 @@ def score_ng(answer: str, reference: Mapping[str, Any]) -> tuple[float, float]:
 def _check_answer(record: Mapping[str, Any], key: str, where: str) -> None:
     answer = record.get(key)
     if not isinstance(answer, dict):
-        raise ProbeError(
-            f"{where}: '{key}' is missing or not an object; see the EQ-Bench v2 format"
-        )
+        raise ProbeError(f"{where}: '{key}' is missing or not an object; see the EQ-Bench v2 format")
     names = []
     for i in range(1, N_EMOTIONS + 1):
         name = answer.get(f"emotion{i}")
@@ -157,9 +151,7 @@ def _check_answer(record: Mapping[str, Any], key: str, where: str) -> None:
                 raise ValueError
             value = float(raw)
         except ValueError:
-            raise ProbeError(
-                f"{where}: {key}.emotion{i}_score must be a number 0-10, got {raw!r}"
-            ) from None
+            raise ProbeError(f"{where}: {key}.emotion{i}_score must be a number 0-10, got {raw!r}") from None
         if not 0 <= value <= 10:
             raise ProbeError(f"{where}: {key}.emotion{i}_score={raw!r} is outside 0-10")
     if len(set(names)) != N_EMOTIONS:
@@ -194,7 +186,5 @@ def read_eq_items(path: Path) -> list[tuple[str, dict[str, Any]]]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ProbeError(
-            f"EQ set {path} is not valid JSON (line {exc.lineno}): {exc.msg}"
-        ) from None
+        raise ProbeError(f"EQ set {path} is not valid JSON (line {exc.lineno}): {exc.msg}") from None
     return parse_eq_items(data, f"EQ set {path}")

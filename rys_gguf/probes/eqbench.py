@@ -42,9 +42,7 @@ def _download(url: str, timeout_s: float) -> bytes:
             data: bytes = response.read(_MAX_BYTES + 1)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise ProbeError(
-            f"cannot download the EQ-Bench v2 file ({reason}); {_LOCAL_HINT}"
-        ) from None
+        raise ProbeError(f"cannot download the EQ-Bench v2 file ({reason}); {_LOCAL_HINT}") from None
     if len(data) > _MAX_BYTES:
         raise ProbeError(f"the EQ-Bench v2 download from {url} is too large; {_LOCAL_HINT}")
     return data
@@ -56,8 +54,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     except OSError as exc:
         raise ProbeError(
-            f"cannot write to cache folder {path.parent} ({exc.strerror}); "
-            "set RYS_CACHE_DIR to a writable folder"
+            f"cannot write to cache folder {path.parent} ({exc.strerror}); set RYS_CACHE_DIR to a writable folder"
         ) from None
     try:
         with os.fdopen(fd, "wb") as out:
@@ -68,14 +65,10 @@ def _write_atomically(path: Path, data: bytes) -> None:
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise ProbeError(
-            f"cannot write {path} ({exc.strerror}); set RYS_CACHE_DIR to a writable folder"
-        ) from None
+        raise ProbeError(f"cannot write {path} ({exc.strerror}); set RYS_CACHE_DIR to a writable folder") from None
 
 
-def fetch_eqbench_v2(
-    cache_dir: Path | None = None, *, url: str = URL, timeout_s: float = 60.0
-) -> Path:
+def fetch_eqbench_v2(cache_dir: Path | None = None, *, url: str = URL, timeout_s: float = 60.0) -> Path:
     """Return the cached, hash-checked v2 question file, downloading it when needed."""
     path = (cache_dir if cache_dir is not None else default_cache_dir()) / FILENAME
     if path.is_file():
@@ -86,8 +79,7 @@ def fetch_eqbench_v2(
     got = sha256_of(data)
     if got != SHA256:
         raise ProbeError(
-            f"the EQ-Bench v2 file from {url} has sha256 {got[:16]}..., expected {SHA256[:16]}...; "
-            f"{_LOCAL_HINT}"
+            f"the EQ-Bench v2 file from {url} has sha256 {got[:16]}..., expected {SHA256[:16]}...; {_LOCAL_HINT}"
         )
     _write_atomically(path, data)
     return path
