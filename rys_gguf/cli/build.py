@@ -109,7 +109,8 @@ def format_inspect(info: dict[str, Any]) -> str:
     c = info["constraints"]
     types = ", ".join(f"{k} {v}" for k, v in info["tensor_types"].items())
     lines = [
-        f"file           {info['path']} ({human(info['n_bytes'])}, {info['n_files']} file(s), GGUF v{info['gguf_version']})",
+        f"file           {info['path']} ({human(info['n_bytes'])}, {info['n_files']} file(s), "
+        f"GGUF v{info['gguf_version']})",
         f"architecture   {info['architecture']}" + (f"  ({info['name']})" if info["name"] else ""),
         f"layers         {info['block_count']}",
         f"tensors        {info['n_tensors']}: {types}",
