@@ -32,7 +32,7 @@ check: lint typecheck test
 
 bench: $(STAMP)
 	cd benchmarks && ../$(PY) bench_build.py
-	cd benchmarks && ../$(PY) bench_generate.py
+	cd benchmarks && ../$(PY) bench_generate.py --model "$$(../$(PY) -c 'from rys_gguf.demo_model import fetch_gemma; print(fetch_gemma())')"
 	cd benchmarks && ../$(PY) bench_scan.py
 
 demo: $(STAMP)
