@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .arch import Constraints, check_path, implicit_keys, read_constraints, swa_flags
-from .errors import PlanError
+from .arch import LLAMA_MAX_LAYERS, Constraints, check_path, implicit_keys, read_constraints, swa_flags
+from .errors import GGUFFormatError, PlanError
 from .gguffile import (
     SPLIT_KEYS,
     GGUFLayout,
@@ -72,13 +72,43 @@ def block_count_key(arch: str) -> str:
     return f"{arch}.block_count"
 
 
-def model_constraints(model: GGUFModel) -> Constraints:
-    """Constraints of an opened model, from its metadata."""
-    arch = model.architecture
-    key = block_count_key(arch)
-    if key not in model.kv:
+INTEGER_TYPES = frozenset(
+    {ValueType.UINT8, ValueType.INT8, ValueType.UINT16, ValueType.INT16, ValueType.UINT32,
+     ValueType.INT32, ValueType.UINT64, ValueType.INT64}
+)  # fmt: skip
+
+
+def layer_count(model: GGUFModel) -> int:
+    """``{arch}.block_count``, checked: an integer within llama.cpp's 1..512 layers."""
+    key = block_count_key(model.architecture)
+    entry = model.kv.get(key)
+    if entry is None:
         raise PlanError(f"{model.path}: no {key} key; not a layered model")
-    return read_constraints(arch, int(model.value(key)), model.get)
+    if entry.vtype not in INTEGER_TYPES:
+        raise GGUFFormatError(
+            f"{model.path}: {key} is a {entry.vtype.name.lower()}, expected an integer; the file is corrupt"
+        )
+    n = int(model.value(key))
+    if not 1 <= n <= LLAMA_MAX_LAYERS:
+        raise GGUFFormatError(
+            f"{model.path}: {key} is {n}; llama.cpp loads 1 to {LLAMA_MAX_LAYERS} layers, so the file is corrupt"
+        )
+    return n
+
+
+def model_constraints(model: GGUFModel) -> Constraints:
+    """Constraints of an opened model, from its metadata (counts checked against the layers)."""
+    n = layer_count(model)
+    c = read_constraints(model.architecture, n, model.get)
+    for what, count, limit in (
+        ("nextn_predict_layers", c.n_tail, n - 1),
+        ("attention.shared_kv_layers", c.shared_kv_tail, c.n_layers),
+    ):
+        if not 0 <= count <= limit:
+            raise GGUFFormatError(
+                f"{model.path}: {c.arch}.{what} is {count} but the model has {n} layers; the file is corrupt"
+            )
+    return c
 
 
 def source_path(model: GGUFModel) -> list[int] | None:
