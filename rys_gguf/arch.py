@@ -183,6 +183,8 @@ def read_constraints(arch: str, n_layers_all: int, get: Callable[[str], Any]) ->
 
     def scalar(suffix: str) -> int | None:
         v = get(f"{arch}.{suffix}")
+        if isinstance(v, float) and not math.isfinite(v):
+            return None  # a NaN or infinite count is garbage; llama.cpp would not load it either
         return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
     period = rule.period
