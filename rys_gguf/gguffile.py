@@ -73,6 +73,11 @@ _NUMPY_DTYPE = {
     ValueType.UINT64: "u8", ValueType.INT64: "i8", ValueType.FLOAT64: "f8",
 }  # fmt: skip
 
+INTEGER_TYPES = frozenset(
+    {ValueType.UINT8, ValueType.INT8, ValueType.UINT16, ValueType.INT16, ValueType.UINT32,
+     ValueType.INT32, ValueType.UINT64, ValueType.INT64}
+)  # fmt: skip
+
 # ggml type id -> (name, block size in elements, bytes per block). Q2_0 (42) is newer than the
 # gguf package on PyPI; types missing here are sized from tensor offsets instead.
 GGML_TYPES: dict[int, tuple[str, int, int]] = {
@@ -341,6 +346,15 @@ class GGUFFile:
     def get(self, key: str, default: Any = None) -> Any:
         return self.value(key) if key in self.kv else default
 
+    def int_value(self, key: str, default: int) -> int:
+        """An integer scalar, or ``default`` when absent; a value of another type is corrupt."""
+        entry = self.kv.get(key)
+        if entry is None:
+            return default
+        if entry.vtype not in INTEGER_TYPES:
+            raise self._error(f"{key} is a {entry.vtype.name.lower()}, expected an integer; the file is corrupt")
+        return int(self.value(key))
+
     def close(self) -> None:
         mm = getattr(self, "_mm", None)
         if mm is not None:
@@ -548,14 +562,14 @@ class GGUFModel:
     def _check_shards(self) -> None:
         count = len(self.files)
         first = self.files[0]
-        declared = int(first.get("split.count", 1) or 1)
+        declared = first.int_value("split.count", 1) or 1
         if declared != count:
             raise GGUFFormatError(
                 f"{self.path}: declares split.count={declared} but {count} shard file(s) were found; "
                 "give the first shard of a complete set"
             )
         for k, f in enumerate(self.files):
-            no = int(f.get("split.no", 0))
+            no = f.int_value("split.no", 0)
             if no != k:
                 raise GGUFFormatError(f"{f.path}: split.no is {no}, expected {k}")
 

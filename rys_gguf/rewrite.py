@@ -72,23 +72,12 @@ def block_count_key(arch: str) -> str:
     return f"{arch}.block_count"
 
 
-INTEGER_TYPES = frozenset(
-    {ValueType.UINT8, ValueType.INT8, ValueType.UINT16, ValueType.INT16, ValueType.UINT32,
-     ValueType.INT32, ValueType.UINT64, ValueType.INT64}
-)  # fmt: skip
-
-
 def layer_count(model: GGUFModel) -> int:
     """``{arch}.block_count``, checked: an integer within llama.cpp's 1..512 layers."""
     key = block_count_key(model.architecture)
-    entry = model.kv.get(key)
-    if entry is None:
+    if key not in model.kv:
         raise PlanError(f"{model.path}: no {key} key; not a layered model")
-    if entry.vtype not in INTEGER_TYPES:
-        raise GGUFFormatError(
-            f"{model.path}: {key} is a {entry.vtype.name.lower()}, expected an integer; the file is corrupt"
-        )
-    n = int(model.value(key))
+    n = model.first.int_value(key, 0)
     if not 1 <= n <= LLAMA_MAX_LAYERS:
         raise GGUFFormatError(
             f"{model.path}: {key} is {n}; llama.cpp loads 1 to {LLAMA_MAX_LAYERS} layers, so the file is corrupt"
