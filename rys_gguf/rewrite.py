@@ -19,6 +19,7 @@ from typing import Any
 from .arch import LLAMA_MAX_LAYERS, Constraints, check_path, implicit_keys, read_constraints, swa_flags
 from .errors import GGUFFormatError, PlanError
 from .gguffile import (
+    INTEGER_TYPES,
     SPLIT_KEYS,
     GGUFLayout,
     GGUFModel,
@@ -102,9 +103,18 @@ def model_constraints(model: GGUFModel) -> Constraints:
 
 def source_path(model: GGUFModel) -> list[int] | None:
     """The recorded layer path of an RYS model (relative to its original source)."""
-    if PATH_KEY not in model.kv:
+    entry = model.kv.get(PATH_KEY)
+    if entry is None:
         return None
-    return [int(x) for x in model.value(PATH_KEY)]
+    n_layers = layer_count(model)
+    if entry.vtype != ValueType.ARRAY or entry.elem_type not in INTEGER_TYPES or entry.count != n_layers:
+        raise GGUFFormatError(
+            f"{model.path}: {PATH_KEY} is not a list of {n_layers} layer numbers; the provenance is corrupt"
+        )
+    path = [int(x) for x in model.value(PATH_KEY)]
+    if min(path) < 0:
+        raise GGUFFormatError(f"{model.path}: {PATH_KEY} holds a negative layer number; the provenance is corrupt")
+    return path
 
 
 def layout_for_plan(model: GGUFModel, plan: LayerPlan, options: BuildOptions = BuildOptions()) -> GGUFLayout:
@@ -160,8 +170,9 @@ def rewrite_metadata(
     if not identity:
         prior = source_path(model)
         origin = [prior[s] for s in full_path] if prior else list(full_path)
-        n_source = int(model.value(SOURCE_COUNT_KEY)) if prior else n_all
-        config = plan.spec if not prior else f"{model.value(CONFIG_KEY)} then {plan.spec}"
+        n_source = model.first.int_value(SOURCE_COUNT_KEY, max(prior) + 1) if prior else n_all
+        before = model.get(CONFIG_KEY)
+        config = plan.spec if not prior else f"{before if isinstance(before, str) else '?'} then {plan.spec}"
         out.append(encode_kv(PATH_KEY, ValueType.ARRAY, origin, ValueType.UINT32, bo))
         out.append(encode_kv(CONFIG_KEY, ValueType.STRING, config, bo=bo))
         out.append(encode_kv(SOURCE_COUNT_KEY, ValueType.UINT32, n_source, bo=bo))
