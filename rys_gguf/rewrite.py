@@ -287,7 +287,7 @@ def describe_model(model: GGUFModel) -> dict[str, Any]:
     return {
         "path": str(model.path),
         "architecture": arch,
-        "name": model.get("general.name"),
+        "name": _of_type(model.get("general.name"), str),
         "block_count": c.n_layers + c.n_tail,
         "n_tensors": len(model.tensors),
         "tensor_types": dict(sorted(types.items(), key=lambda kv: -kv[1])),
@@ -295,10 +295,15 @@ def describe_model(model: GGUFModel) -> dict[str, Any]:
         "n_files": len(model.files),
         "gguf_version": model.first.version,
         "alignment": model.first.alignment,
-        "context_length": model.get(f"{arch}.context_length"),
+        "context_length": _of_type(model.get(f"{arch}.context_length"), int),
         "chat_template": template is not None,
         "layer_path": source_path(model),
-        "rys_config": model.get(CONFIG_KEY),
-        "source_block_count": model.get(SOURCE_COUNT_KEY),
+        "rys_config": _of_type(model.get(CONFIG_KEY), str),
+        "source_block_count": _of_type(model.get(SOURCE_COUNT_KEY), int),
         "constraints": c.describe(),
     }
+
+
+def _of_type(value: Any, kind: type) -> Any:
+    """``value`` when it has the expected type, else None (a mistyped key must not reach JSON)."""
+    return value if isinstance(value, kind) and not isinstance(value, bool) else None
