@@ -147,3 +147,8 @@ def scan_command(
     best = summary.best
     if best is not None:
         typer.echo("best: " + build_command(summary.model_path, best.config))
+        if (best.d_sum or 0.0) <= 0:
+            typer.echo(
+                f"note: no config beat the baseline (the best changes math+EQ by {best.d_sum or 0.0:+.3f}); "
+                "RYS often does not help small models"
+            )
