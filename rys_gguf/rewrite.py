@@ -193,9 +193,16 @@ def _is_layer_array(
 def _source_swa_flags(model: GGUFModel, c: Constraints) -> list[bool]:
     key = f"{c.arch}.attention.sliding_window_pattern"
     entry = model.kv.get(key)
+    n_all = c.n_layers + c.n_tail
     if entry is not None and entry.vtype == ValueType.ARRAY:
+        if entry.count != n_all or entry.elem_type == ValueType.STRING:
+            kind = "string" if entry.elem_type == ValueType.STRING else "value"
+            raise GGUFFormatError(
+                f"{model.path}: {key} holds {entry.count} {kind}s for {n_all} layers, expected one flag per "
+                "layer; llama.cpp would not load it"
+            )
         return [bool(v) for v in model.value(key)]
-    return swa_flags(c, c.n_layers + c.n_tail)
+    return swa_flags(c, n_all)
 
 
 def map_tensors(tensors: Sequence[TensorInfo], full_path: Sequence[int], n_all: int, where: Path) -> list[OutTensor]:
