@@ -352,7 +352,7 @@ class GGUFFile:
         if entry is None:
             return default
         if entry.vtype not in INTEGER_TYPES:
-            raise self._error(f"{key} is a {entry.vtype.name.lower()}, expected an integer; the file is corrupt")
+            raise self._error(f"{key} has type {entry.vtype.name.lower()}, expected an integer; the file is corrupt")
         return int(self.value(key))
 
     def close(self) -> None:
