@@ -213,8 +213,10 @@ def run_scan(
             whose answers mostly cannot be parsed.
     """
     probes = load_probe_set(cache_dir=None, **asdict(options.probes))
-    with GGUFModel(model_path) as model, locked(out_dir):
-        sweep = plan_sweep(model, options.grid, options.build)
+    with contextlib.ExitStack() as stack:
+        model = stack.enter_context(GGUFModel(model_path))
+        sweep = plan_sweep(model, options.grid, options.build)  # refuse a bad model before DIR is made
+        stack.enter_context(locked(out_dir))
         meta = {
             "format": 1,
             "tool_version": __version__,
