@@ -217,11 +217,12 @@ def run_scan(
         model = stack.enter_context(GGUFModel(model_path))
         sweep = plan_sweep(model, options.grid, options.build)  # refuse a bad model before DIR is made
         stack.enter_context(locked(out_dir))
+        name = model.get("general.name")
         meta = {
             "format": 1,
             "tool_version": __version__,
             "model": {
-                "path": str(Path(model_path).resolve()), "name": model.get("general.name"),
+                "path": str(Path(model_path).resolve()), "name": name if isinstance(name, str) else None,
                 "architecture": model.architecture, "n_layers": sweep.configs[0].n_layers,
                 "n_bytes": model.n_bytes, "fingerprint": fingerprint(model),
             },
