@@ -32,7 +32,7 @@ from .errors import ConvertError, OutputError
 from .gguffile import GGUFModel
 from .hfmodel import PIP_NAMES, check_modules, check_space, estimate_bytes, read_hf_dir
 from .plan import parse_blocks, parse_plan
-from .quantize import check_quant_type, quantize
+from .quantize import check_quant_type, quantize, read_imatrix
 from .rewrite import BuildOptions, PreparedBuild, layout_for_plan, model_constraints
 
 OUTTYPES = ("auto", "f32", "f16", "bf16", "q8_0")
@@ -306,6 +306,8 @@ def convert_hf(
         raise ConvertError("--imatrix needs --quantize TYPE")
     if imatrix is not None and not imatrix.is_file():
         raise ConvertError(f"imatrix {imatrix} does not exist")
+    if imatrix is not None:
+        read_imatrix(imatrix)  # a broken file fails now, not after a long conversion
     model = read_hf_dir(hf_dir)
     n_extra = 0
     if spec is not None:
