@@ -114,13 +114,19 @@ def quantize_command(
     """Quantize a GGUF with llama.cpp (llama_model_quantize)."""
     with GGUFModel(src) as model:
         n_tensors = len(model.tensors)
-    bar = tqdm(total=n_tensors, unit="tensor", disable=quiet, leave=False)
+    bars: list[tqdm[None]] = []  # created on the first tensor, after every input was checked
+
+    def progress(n: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=n_tensors, unit="tensor", disable=quiet, leave=False))
+        bars[0].update(n)
+
     try:
         result = quantize(
-            src, dst, quant_type, imatrix=imatrix, force=force, n_threads=threads,
-            progress=bar.update,
+            src, dst, quant_type, imatrix=imatrix, force=force, n_threads=threads, progress=progress
         )  # fmt: skip
     finally:
-        bar.close()
+        for bar in bars:
+            bar.close()
     extra = f", imatrix {result.n_imatrix_entries} entries" if result.n_imatrix_entries else ""
     typer.echo(f"{result.path}: {result.quant_type}{extra}, {human(result.n_bytes)}")
