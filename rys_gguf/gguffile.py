@@ -260,12 +260,14 @@ class GGUFFile:
             if count > (self.size - pos) // 8:
                 raise self._error(f"key {key!r}: array of {count} strings cannot fit in the file")
             # Walk the length prefixes only; the strings themselves are never decoded here.
-            mm, size, fmt = self._mm, self.size, self.byteorder + "Q"
-            for _ in range(count):
-                if pos + 8 > size:
-                    raise self._error(f"truncated in key {key!r}")
-                pos += 8 + struct.unpack_from(fmt, mm, pos)[0]
-            if pos > size:
+            # A huge length jumps past the end: unpack_from then raises, and we stop at once.
+            mm, unpack = self._mm, struct.Struct(self.byteorder + "Q").unpack_from
+            try:
+                for _ in range(count):
+                    pos += 8 + unpack(mm, pos)[0]
+            except struct.error:
+                raise self._error(f"truncated in key {key!r}") from None
+            if pos > self.size:
                 raise self._error(f"truncated in key {key!r}")
             return pos
         width = struct.calcsize(_SCALAR_FMT[vtype])
