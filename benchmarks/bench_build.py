@@ -92,7 +92,7 @@ def peak_rss_mb(src: Path, dst: Path) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", type=Path, help="a GGUF (default: Gemma 3 270M from PyPI)")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
     args = ap.parse_args()
     from rys_gguf.rewrite import BuildOptions, build
