@@ -37,7 +37,7 @@ from .rewrite import BuildOptions, model_constraints
 from .runner import RuntimeOptions
 from .shard import shard_slice
 from .shardcache import ShardCache
-from .sweepdir import append_row, read_meta, read_rows, read_skipped, write_json_atomic
+from .sweepdir import append_row, drop_partial_line, read_meta, read_rows, read_skipped, write_json_atomic
 
 RESULTS = "results.jsonl"
 META = "sweep.json"
@@ -233,6 +233,7 @@ def run_scan(
         _check_identity(out_dir, meta)
         skipped = {**read_skipped(out_dir), **sweep.skipped}
         write_json_atomic(out_dir / SKIPPED, {"count": len(skipped), "configs": skipped})
+        drop_partial_line(out_dir / RESULTS)  # a kill -9 mid-append must not glue two rows together
         done = {r["config"] for r in read_rows(out_dir / RESULTS) if r.get("status") in ("ok", "failed")}
         todo = [p for p in sweep.configs if p.spec not in done]
         base = Path(options.cache_dir) if options.cache_dir else out_dir

@@ -118,18 +118,33 @@ def append_row(path: Path, row: Row) -> None:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to a temporary file beside ``path`` and rename it into place."""
-    path = Path(path)
+    _write_atomic(Path(path), json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def _write_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, ensure_ascii=False)
-            f.write("\n")
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def drop_partial_line(path: Path) -> bool:
+    """Cut a line a crash left half-written at the end of ``path``, so appends start clean."""
+    if not path.exists():
+        return False
+    with open(path, "rb+") as f:
+        data = f.read()
+        if not data or data.endswith(b"\n"):
+            return False
+        f.truncate(data.rfind(b"\n") + 1)
+        os.fsync(f.fileno())
+    return True
 
 
 def identity(meta: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -232,14 +247,4 @@ def merge_sweeps(out: Path, dirs: Sequence[Path]) -> MergeResult:
 
 
 def _write_rows_atomic(path: Path, rows: list[Row]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False, separators=(", ", ": ")) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _write_atomic(path, "".join(json.dumps(r, ensure_ascii=False, separators=(", ", ": ")) + "\n" for r in rows))

@@ -223,3 +223,16 @@ def test_cli_bad_inputs(tmp_path: Path) -> None:
         r = CliRunner().invoke(app, ["scan", *args])
         assert r.exit_code == 2, r.output
         assert phrase in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def test_half_written_row_is_dropped_on_resume(tmp_path: Path) -> None:
+    src = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=2))
+    out = tmp_path / "s"
+    run_scan(src, out, replace(FAST, grid=GridSpec(min_block=2)))
+    results = out / "results.jsonl"
+    whole = results.read_text()
+    results.write_text(whole + '{"config": "0,1", "status": "o')  # killed mid-append
+    run_scan(src, out, FAST)
+    configs = [r["config"] for r in rows_of(out)]
+    assert sorted(configs) == ["0,0", "0,1", "0,2", "1,2"]
+    assert results.read_text().startswith(whole)
