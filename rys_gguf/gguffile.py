@@ -265,7 +265,7 @@ class GGUFFile:
             try:
                 for _ in range(count):
                     pos += 8 + unpack(mm, pos)[0]
-            except struct.error:
+            except (struct.error, OverflowError):  # OverflowError: an offset past 2**63
                 raise self._error(f"truncated in key {key!r}") from None
             if pos > self.size:
                 raise self._error(f"truncated in key {key!r}")
