@@ -40,6 +40,10 @@ from .errors import GGUFFormatError, OutputError
 MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32
 MAX_NAME_BYTES = 63  # llama.cpp: name length must be < GGML_MAX_NAME (64)
+# Longest key and string value we copy out of the file: a corrupt length must not make us copy
+# gigabytes (real keys are dotted names, real strings at most a chat template of some KB).
+MAX_KEY_BYTES = 1 << 16
+MAX_STRING_BYTES = 16 << 20
 MAX_DIMS = 4
 SPLIT_KEYS = ("split.no", "split.count", "split.tensors.count")
 ALIGNMENT_KEY = "general.alignment"
@@ -197,11 +201,9 @@ class GGUFFile:
         infos: list[tuple[str, tuple[int, ...], int, int]] = []
         seen: set[str] = set()
         for _ in range(n_tensors):
-            name, pos = self._read_str(pos, "tensor name")
+            name, pos = self._read_str(pos, "tensor name", MAX_NAME_BYTES)
             if name in seen:
                 raise self._error(f"duplicate tensor name {name!r}")
-            if len(name.encode()) > MAX_NAME_BYTES:
-                raise self._error(f"tensor name {name[:20]!r}... is longer than {MAX_NAME_BYTES} bytes")
             seen.add(name)
             (n_dims,) = self._unpack("I", pos, f"tensor {name!r}")
             if not 1 <= n_dims <= MAX_DIMS:
@@ -220,10 +222,13 @@ class GGUFFile:
             raise self._error(f"truncated in {what} (file ends at byte {self.size})")
         return struct.unpack_from(fmt, self._mm, pos)
 
-    def _read_str(self, pos: int, what: str) -> tuple[str, int]:
+    def _read_str(self, pos: int, what: str, limit: int = MAX_STRING_BYTES) -> tuple[str, int]:
         (n,) = self._unpack("Q", pos, what)
         if pos + 8 + n > self.size:
             raise self._error(f"truncated in {what}: string of {n} bytes runs past the end")
+        if n > limit:  # checked before copying anything
+            start = self._mm[pos + 8 : pos + 28].decode("utf-8", "replace")
+            raise self._error(f"{what} {start!r}... is {n} bytes, longer than {limit} bytes")
         raw = self._mm[pos + 8 : pos + 8 + n]
         try:
             return raw.decode("utf-8"), pos + 8 + n
@@ -231,7 +236,7 @@ class GGUFFile:
             raise self._error(f"{what} is not valid UTF-8") from None
 
     def _read_kv(self, start: int) -> KVEntry:
-        key, pos = self._read_str(start, "metadata key")
+        key, pos = self._read_str(start, "metadata key", MAX_KEY_BYTES)
         if not key:
             raise self._error("empty metadata key")
         (raw_type,) = self._unpack("I", pos, f"key {key!r}")
