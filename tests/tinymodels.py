@@ -173,8 +173,13 @@ def tiny_logits(path: Path, text: str = DEFAULT_TEXT) -> np.ndarray:
 
 def tiny_load_error(path: Path) -> str | None:
     """llama.cpp's error lines when loading `path` fails (e.g. "wrong array length"), else None."""
-    from llama_cpp import Llama
+    import ctypes
 
+    import llama_cpp
+    from llama_cpp import Llama, _logger
+
+    # rys_gguf's runner routes llama.cpp's process-wide log elsewhere; take it back for this load.
+    llama_cpp.llama_log_set(_logger.llama_log_callback, ctypes.c_void_p(0))
     log = io.StringIO()
     with contextlib.redirect_stderr(log):  # llama-cpp-python's log callback prints to sys.stderr
         try:
