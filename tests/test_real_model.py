@@ -123,7 +123,7 @@ def test_scan_a_few_configs(gemma_path: Path, tmp_path: Path) -> None:
     import json
 
     rows = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
-    assert [row["config"] for row in rows][0] == "0,0"  # the baseline always runs first
+    assert rows[0]["config"] == "0,0"  # the baseline always runs first
     assert sorted(row["config"] for row in rows) == ["0,0", "0,6", "6,12"]
     assert all(row["status"] == "ok" and row["math_parse_rate"] >= 0.5 for row in rows)
     assert all(row["n_layers"] == 24 for row in rows[1:]) and 0 < rows[0]["math"] <= 1
