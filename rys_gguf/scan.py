@@ -237,11 +237,17 @@ def run_scan(
         done = {r["config"] for r in read_rows(out_dir / RESULTS) if r.get("status") in ("ok", "failed")}
         todo = [p for p in sweep.configs if p.spec not in done]
         base = Path(options.cache_dir) if options.cache_dir else out_dir
-        base.mkdir(parents=True, exist_ok=True)
         for stale in out_dir.glob(".rys-cache-*"):  # left by a killed scan; we hold the lock
             shutil.rmtree(stale, ignore_errors=True)
-        ensure_disk(model, base)
-        cache = ShardCache(model, Path(tempfile.mkdtemp(prefix=".rys-cache-", dir=base)), options.build)
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+            ensure_disk(model, base)
+            root = Path(tempfile.mkdtemp(prefix=".rys-cache-", dir=base))
+        except OSError as e:  # read-only, a file in the way, no permission
+            raise ScanError(
+                f"{base}: cannot hold the shard cache ({e.strerror or e}); pick another --cache-dir"
+            ) from None
+        cache = ShardCache(model, root, options.build)
         try:
             runner = _Runner(cache, out_dir, options, probes.hash, meta, len(todo), on_event)
             runner.run(todo, baseline_pending=BASELINE not in done)
