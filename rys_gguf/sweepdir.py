@@ -110,10 +110,13 @@ def read_sweep(directory: Path, warnings: list[str] | None = None) -> tuple[dict
 def append_row(path: Path, row: Row) -> None:
     """Append one JSON line and fsync it, so a crash loses at most the line being written."""
     line = json.dumps(row, ensure_ascii=False, separators=(", ", ": ")) + "\n"
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:  # a line cut short here is dropped when the sweep resumes
+        raise _write_error(path, e) from None
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -122,16 +125,25 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as e:
+        raise _write_error(path, e) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise _write_error(path, e) from None
         raise
+
+
+def _write_error(path: Path, e: OSError) -> ScanError:
+    return ScanError(f"{path}: cannot write ({e.strerror or e}); free some disk space, then rerun to resume")
 
 
 def drop_partial_line(path: Path) -> bool:
