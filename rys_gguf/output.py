@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
@@ -113,6 +114,8 @@ def write_outputs(plan: OutputPlan, progress: Callable[[int], None] | None = Non
 def staged(paths: Sequence[Path]) -> Iterator[list[Path]]:
     """Yield temporary paths beside ``paths``; rename them into place only if the body succeeds."""
     temps = [p.with_name(f".{p.name}.partial-{os.getpid()}") for p in paths]
+    for p in paths:
+        remove_stale_partials(p)
     try:
         yield temps
         for tmp, final in zip(temps, paths, strict=True):
@@ -125,3 +128,22 @@ def staged(paths: Sequence[Path]) -> Iterator[list[Path]]:
         for tmp in temps:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+
+
+def remove_stale_partials(path: Path) -> None:
+    """Delete temporaries that a killed run (kill -9, OOM) left beside ``path``."""
+    for old in path.parent.glob(f".{glob.escape(path.name)}.partial-*"):
+        pid = old.name.rsplit("-", 1)[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                old.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: not ours to judge
+    return True
