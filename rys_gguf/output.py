@@ -116,15 +116,21 @@ def staged(paths: Sequence[Path]) -> Iterator[list[Path]]:
     temps = [p.with_name(f".{p.name}.partial-{os.getpid()}") for p in paths]
     for p in paths:
         remove_stale_partials(p)
+    renamed: list[Path] = []
     try:
         yield temps
         for tmp, final in zip(temps, paths, strict=True):
             os.replace(tmp, final)
+            renamed.append(final)
     except OSError as e:
         if e.errno == errno.ENOSPC:
             raise OutputError(f"{paths[0]}: disk full while writing; nothing was written") from None
         raise OutputError(f"{paths[0]}: cannot write ({e.strerror or e})") from None
     finally:
+        if len(renamed) < len(paths):  # interrupted among the renames: never leave part of a split set
+            for final in renamed:
+                with contextlib.suppress(OSError):
+                    final.unlink()
         for tmp in temps:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
