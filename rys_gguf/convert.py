@@ -31,6 +31,7 @@ from pathlib import Path
 from .errors import ConvertError, OutputError
 from .gguffile import GGUFModel
 from .hfmodel import PIP_NAMES, check_modules, check_space, estimate_bytes, read_hf_dir
+from .output import remove_stale_partials
 from .plan import parse_blocks, parse_plan
 from .quantize import check_quant_type, quantize, read_imatrix
 from .rewrite import BuildOptions, PreparedBuild, layout_for_plan, model_constraints
@@ -327,7 +328,8 @@ def convert_hf(
         if on_stage:
             on_stage(text, total)
 
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    remove_stale_partials(out)  # work folders of converts that were killed
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.{os.getpid()}.", suffix=".tmp", dir=out.parent))
     try:
         current = tmp / f"model-{outtype}.gguf"
         stage(f"converting {hf_dir.name} to GGUF ({outtype}) with {conv.label}", 100)

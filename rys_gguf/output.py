@@ -11,6 +11,7 @@ import contextlib
 import errno
 import glob
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -137,12 +138,19 @@ def staged(paths: Sequence[Path]) -> Iterator[list[Path]]:
 
 
 def remove_stale_partials(path: Path) -> None:
-    """Delete temporaries that a killed run (kill -9, OOM) left beside ``path``."""
-    for old in path.parent.glob(f".{glob.escape(path.name)}.partial-*"):
-        pid = old.name.rsplit("-", 1)[1]
-        if pid.isdigit() and not _alive(int(pid)):
-            with contextlib.suppress(OSError):
-                old.unlink()
+    """Delete temporaries that a killed run (kill -9, OOM) left beside ``path``.
+
+    They are named ``.NAME.partial-PID`` (build) or ``.NAME.PID.*.tmp`` (convert's work folder,
+    quantize's output) and removed only when process PID is gone.
+    """
+    own = re.compile(rf"\.{re.escape(path.name)}\.(?:partial-(\d+)|(\d+)\..*\.tmp)")
+    for old in path.parent.glob(f".{glob.escape(path.name)}.*"):
+        m = own.fullmatch(old.name)
+        if m and not _alive(int(m[1] or m[2])):
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:

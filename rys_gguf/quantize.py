@@ -26,6 +26,7 @@ import numpy as np
 
 from .errors import ConvertError, OutputError
 from .gguffile import GGUFFile, GGUFModel, TensorInfo
+from .output import remove_stale_partials
 
 # llama-quantize's names (tools/quantize/quantize.cpp QUANT_OPTIONS) → llama_ftype constant, with
 # rough bits per weight (k-quant mixes keep some tensors wider) for the disk space check.
@@ -184,7 +185,8 @@ def quantize(
         keep.append(entries)
         params.imatrix = entries
         params.kv_overrides = _imatrix_kv(llama_cpp, imatrix, len(weights), keep)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
+    remove_stale_partials(dst)  # outputs of quantize runs that were killed
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}.{os.getpid()}.", suffix=".tmp", dir=dst.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
