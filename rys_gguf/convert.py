@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -215,7 +216,9 @@ def run_converter(
     cmd = [sys.executable, str(converter.script), str(hf_dir.resolve())]
     cmd += ["--outfile", str(out.resolve())]
     cmd += ["--outtype", outtype]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=converter.root)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=converter.root, preexec_fn=_die_with_parent
+    )
     assert proc.stdout is not None
     log: list[str] = []
     done = 0
@@ -233,6 +236,14 @@ def run_converter(
             proc.wait()
     if rc != 0 or not out.is_file():
         raise ConvertError(_converter_failure(hf_dir, "\n".join(log), converter, rc))
+
+
+def _die_with_parent() -> None:
+    """In the converter: get SIGKILL when convert dies (even by kill -9), not run on orphaned."""
+    with suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
 
 
 def _lines(fd: int) -> Iterator[str]:
