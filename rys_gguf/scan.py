@@ -36,7 +36,7 @@ from .probes import load_probe_set
 from .rewrite import BuildOptions, model_constraints
 from .runner import RuntimeOptions
 from .shard import shard_slice
-from .shardcache import ShardCache
+from .shardcache import ShardCache, cache_need
 from .sweepdir import append_row, drop_partial_line, read_meta, read_rows, read_skipped, write_json_atomic
 
 RESULTS = "results.jsonl"
@@ -241,7 +241,7 @@ def run_scan(
             shutil.rmtree(stale, ignore_errors=True)
         try:
             base.mkdir(parents=True, exist_ok=True)
-            ensure_disk(model, base)
+            ensure_disk(model, base, todo, len(options.gpus) or 1, options.build)
             root = Path(tempfile.mkdtemp(prefix=".rys-cache-", dir=base))
         except OSError as e:  # read-only, a file in the way, no permission
             raise ScanError(
@@ -440,16 +440,17 @@ def _last_line(path: Path) -> str:
     return ""
 
 
-def disk_need(model: GGUFModel) -> int:
-    """Bytes the shard cache needs at its peak: about twice the model."""
-    return 2 * model.n_bytes
-
-
-def ensure_disk(model: GGUFModel, base: Path) -> None:
+def ensure_disk(model: GGUFModel, base: Path, plans: list[LayerPlan], n_slots: int, options: BuildOptions) -> None:
+    """Refuse to start a sweep whose shard cache cannot fit on the disk under ``base``."""
+    need = cache_need(model, plans, n_slots, options)
     free = shutil.disk_usage(base).free
-    need = disk_need(model)
-    if need > free:
+    if need.n_bytes > free:
+        n_layers = plans[0].n_layers
         raise ScanError(
-            f"{base}: the shard cache needs about {need / 1e9:.1f} GB but {free / 1e9:.1f} GB are free; "
-            "pick another --cache-dir or narrow the grid with --max-block"
+            f"{base}: the shard cache needs {need.n_bytes / 1e9:.2f} GB at its peak (globals "
+            f"{need.n_globals / 1e9:.2f} + {need.n_layers_unshifted} unshifted layers {need.n_unshifted / 1e9:.2f} + "
+            f"{need.n_layers_shifted} shifted layers {need.n_shifted / 1e9:.2f} + metadata "
+            f"{need.n_metadata / 1e9:.2f} GB) but {free / 1e9:.2f} GB are free; pick a --cache-dir with more "
+            f"room, or skip early block starts with --start A:{n_layers} (a block starting at layer i caches "
+            f"{n_layers}-i shifted layers; --max-block shortens the sweep but not this peak)"
         )

@@ -18,11 +18,21 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ScanError
-from .gguffile import GGUFLayout, GGUFModel, OutTensor, ValueType, encode_kv, split_path, write_layout
+from .gguffile import (
+    GGUFLayout,
+    GGUFModel,
+    OutTensor,
+    ValueType,
+    encode_kv,
+    iter_layer_tensors,
+    split_path,
+    write_layout,
+)
 from .plan import LayerPlan
 from .rewrite import BuildOptions, layout_for_plan, model_constraints
 
@@ -139,3 +149,72 @@ class ShardCache:
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@dataclass(frozen=True, slots=True)
+class CacheNeed:
+    """The shard cache's peak size for a sweep, and what it is made of (bytes)."""
+
+    n_globals: int
+    n_unshifted: int  # the (k, k) layer shards: kept for the whole sweep
+    n_shifted: int  # the largest set of shifted layer shards alive at once
+    n_metadata: int  # one metadata shard per worker slot
+    n_layers_unshifted: int
+    n_layers_shifted: int
+
+    @property
+    def n_bytes(self) -> int:
+        return self.n_globals + self.n_unshifted + self.n_shifted + self.n_metadata
+
+
+BLOCK = 4096  # files take whole filesystem blocks
+
+
+def cache_need(
+    model: GGUFModel, plans: Sequence[LayerPlan], n_slots: int = 1, options: BuildOptions = BuildOptions()
+) -> CacheNeed:
+    """The peak disk use of a sweep over ``plans`` (in run order), from the tensor sizes.
+
+    The cache keeps every unshifted shard, the globals shard and one metadata shard per slot;
+    after each config it drops the shifted shards that neither the running configs nor the next
+    ``n_slots`` need, so at most ``2 * n_slots - 1`` consecutive configs' shifted shards coexist.
+    """
+    if not plans:
+        return CacheNeed(0, 0, 0, 0, 0, 0)
+    f = model.first
+    c = model_constraints(model)
+
+    def shard_bytes(tensors: list[OutTensor], kv: list[bytes]) -> int:
+        n = GGUFLayout(f.version, f.byteorder, f.alignment, kv, tensors).n_bytes
+        return n + (-n % BLOCK)
+
+    split_no = [encode_kv("split.no", ValueType.UINT16, 0, bo=f.byteorder)]
+    layers: dict[int, list[OutTensor]] = {}
+    globals_: list[OutTensor] = []
+    for layer, _, t in iter_layer_tensors(model.tensors):
+        (globals_ if layer is None else layers.setdefault(layer, [])).append(OutTensor(t.name, t))
+    size = {src: shard_bytes(tensors, split_no) for src, tensors in layers.items()}
+    tail = list(range(c.n_layers, c.n_layers + c.n_tail))
+    entries = [set(enumerate([*plan.path, *tail])) for plan in plans]
+    unshifted = set().union(*({e for e in es if e[0] == e[1]} for es in entries))
+    window = 2 * max(n_slots, 1) - 1
+    shifted: set[tuple[int, int]] = set()
+    for k in range(len(entries)):
+        alive = set().union(*({e for e in es if e[0] != e[1]} for es in entries[k : k + window]))
+        if sum(size.get(src, 0) for _, src in alive) > sum(size.get(src, 0) for _, src in shifted):
+            shifted = alive
+    layout = layout_for_plan(model, max(plans, key=lambda p: len(p.path)), options)
+    split_kv = [
+        encode_kv("split.count", ValueType.UINT16, 0, bo=f.byteorder),
+        encode_kv("split.tensors.count", ValueType.INT32, 0, bo=f.byteorder),
+    ]
+    # Beside it in each slot's folder: job.json, result.json and the worker's log, a block each.
+    per_slot = shard_bytes([], layout.kv + split_no + split_kv) + 3 * BLOCK
+    return CacheNeed(
+        n_globals=shard_bytes(globals_, split_no),
+        n_unshifted=sum(size.get(src, 0) for _, src in unshifted),
+        n_shifted=sum(size.get(src, 0) for _, src in shifted),
+        n_metadata=max(n_slots, 1) * per_slot,
+        n_layers_unshifted=len(unshifted),
+        n_layers_shifted=len(shifted),
+    )
