@@ -9,11 +9,13 @@ refuse them with one line too.
 
 from __future__ import annotations
 
+import random
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from rys_gguf.gguffile import ValueType, encode_kv, encode_string
+from rys_gguf.gguffile import ValueType, encode_kv, encode_string, encode_tensor_info
 
 
 @dataclass
@@ -64,6 +66,26 @@ def small_gguf(
     sections.kv_ends = [len(head) + sum(len(kv) for kv in kvs[: k + 1]) for k in range(len(kvs))]
     sections.info_ends = [sections.tensor_infos + sum(len(i) for i in infos[: k + 1]) for k in range(len(infos))]
     return blob, sections
+
+
+def write_synthetic(path: Path, n_layers: int, n_floats: int, seed: int = 0) -> Path:
+    """A 'llama' GGUF of random F32 tensors (not loadable by llama.cpp; enough for build)."""
+    names = ["token_embd.weight"] + [f"blk.{k}.{t}.weight" for k in range(n_layers) for t in ("attn_q", "ffn_up")]
+    kv = [
+        encode_kv("general.architecture", ValueType.STRING, "llama"),
+        encode_kv("llama.block_count", ValueType.UINT32, n_layers),
+    ]
+    n_bytes = 4 * n_floats
+    infos = [encode_tensor_info(name, (n_floats,), 0, k * n_bytes) for k, name in enumerate(names)]
+    head = b"GGUF" + (3).to_bytes(4, "little") + len(names).to_bytes(8, "little") + len(kv).to_bytes(8, "little")
+    header = head + b"".join(kv) + b"".join(infos)
+    header += bytes(-len(header) % 32)
+    rng = random.Random(seed)
+    with open(path, "wb") as fh:
+        fh.write(header)
+        for _ in names:
+            fh.write(rng.randbytes(n_bytes))
+    return path
 
 
 def broken_files() -> Iterator[tuple[str, bytes, str]]:

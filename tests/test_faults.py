@@ -25,6 +25,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from brokenfiles import write_synthetic
 from tinymodels import TinySpec, write_tiny_model
 from typer.testing import CliRunner
 
@@ -34,7 +35,6 @@ import rys_gguf.scan as scan
 import rys_gguf.sweepdir as sweepdir
 from rys_gguf.cli import app
 from rys_gguf.errors import OutputError
-from rys_gguf.gguffile import ValueType, encode_kv, encode_tensor_info
 from rys_gguf.rewrite import BuildOptions, build
 from rys_gguf.scan import ScanOptions
 
@@ -346,26 +346,6 @@ def test_disk_full_in_the_sweep_folder(tmp_path: Path, fake_in_process: Path, mo
 
 
 # -- build: a full disk, kill -9 and Ctrl-C -----------------------------------------------
-
-
-def write_synthetic(path: Path, n_layers: int, n_floats: int, seed: int = 0) -> Path:
-    """A 'llama' GGUF of random F32 tensors (not loadable by llama.cpp; enough for build)."""
-    names = ["token_embd.weight"] + [f"blk.{k}.{t}.weight" for k in range(n_layers) for t in ("attn_q", "ffn_up")]
-    kv = [
-        encode_kv("general.architecture", ValueType.STRING, "llama"),
-        encode_kv("llama.block_count", ValueType.UINT32, n_layers),
-    ]
-    n_bytes = 4 * n_floats
-    infos = [encode_tensor_info(name, (n_floats,), 0, k * n_bytes) for k, name in enumerate(names)]
-    head = b"GGUF" + (3).to_bytes(4, "little") + len(names).to_bytes(8, "little") + len(kv).to_bytes(8, "little")
-    header = head + b"".join(kv) + b"".join(infos)
-    header += bytes(-len(header) % 32)
-    rng = random.Random(seed)
-    with open(path, "wb") as fh:
-        fh.write(header)
-        for _ in names:
-            fh.write(rng.randbytes(n_bytes))
-    return path
 
 
 def leftovers(folder: Path) -> list[str]:
