@@ -36,7 +36,7 @@ from .probes import load_probe_set
 from .rewrite import BuildOptions, model_constraints
 from .runner import RuntimeOptions
 from .shard import shard_slice
-from .shardcache import ShardCache, cache_need
+from .shardcache import ShardCache, cache_need, remove_stale_caches
 from .sweepdir import append_row, drop_partial_line, read_meta, read_rows, read_skipped, write_json_atomic
 
 RESULTS = "results.jsonl"
@@ -237,8 +237,8 @@ def run_scan(
         done = {r["config"] for r in read_rows(out_dir / RESULTS) if r.get("status") in ("ok", "failed")}
         todo = [p for p in sweep.configs if p.spec not in done]
         base = Path(options.cache_dir) if options.cache_dir else out_dir
-        for stale in out_dir.glob(".rys-cache-*"):  # left by a killed scan; we hold the lock
-            shutil.rmtree(stale, ignore_errors=True)
+        for folder in {out_dir, base}:  # caches that killed scans left behind
+            remove_stale_caches(folder)
         try:
             base.mkdir(parents=True, exist_ok=True)
             ensure_disk(model, base, todo, len(options.gpus) or 1, options.build)

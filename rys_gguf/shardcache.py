@@ -16,6 +16,7 @@ pairs (k, k) serve every config, the shifted ones only the configs of one shift.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 from collections.abc import Iterable, Sequence
@@ -37,6 +38,7 @@ from .plan import LayerPlan
 from .rewrite import BuildOptions, layout_for_plan, model_constraints
 
 Entry = tuple[int, int]  # (output position, source layer)
+LOCK = ".lock"
 
 
 class ShardCache:
@@ -55,6 +57,10 @@ class ShardCache:
             probe = root / ".writable"
             probe.touch()
             probe.unlink()
+            # Held while this cache lives: a scan killed with -9 releases it, so the next scan
+            # sharing the cache folder knows the leftover is stale (remove_stale_caches).
+            self._lock = open(root / LOCK, "w")  # noqa: SIM115 (closed in remove())
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
             raise ScanError(
                 f"{root}: cache folder is not writable ({e.strerror or e}); pick another --cache-dir"
@@ -149,6 +155,20 @@ class ShardCache:
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+        self._lock.close()
+
+
+def remove_stale_caches(folder: Path) -> None:
+    """Delete the shard caches (``.rys-cache-*``) under ``folder`` that no live scan holds."""
+    for old in folder.glob(".rys-cache-*"):
+        try:
+            with open(old / LOCK, "a") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # a running scan's cache
+        except OSError:
+            pass  # no lock file to take (not a folder, a cache of an older version): stale too
+        shutil.rmtree(old, ignore_errors=True)
 
 
 @dataclass(frozen=True, slots=True)
