@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -286,6 +287,23 @@ def test_cache_folder_that_is_a_file(tmp_path: Path, fake_in_process: Path) -> N
     )
     assert r.exit_code == 2, r.output
     assert "rys-gguf: error: " in r.output and "--cache-dir" in r.output and "Traceback" not in r.output
+
+
+def test_stale_caches_in_a_shared_cache_folder(tmp_path: Path, fake_in_process: Path) -> None:
+    """A cache left by a scan killed with -9 is removed by the next scan; a live scan's is not."""
+    model = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=2))
+    base = tmp_path / "tmpfs-cache"
+    for name in (".rys-cache-killed", ".rys-cache-live"):
+        (base / name).mkdir(parents=True)
+        (base / name / "pos0000-src0000.gguf").write_bytes(bytes(1 << 16))
+    (base / ".rys-cache-killed" / ".lock").touch()
+    with open(base / ".rys-cache-live" / ".lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as the running scan holds it
+        r = CliRunner().invoke(
+            app, ["scan", str(model), "--out", str(tmp_path / "s"), "--cache-dir", str(base), *SCAN_ARGS]
+        )
+        assert r.exit_code == 0, r.output
+        assert sorted(p.name for p in base.iterdir()) == [".rys-cache-live"]
 
 
 DELETING_WORKER = """
