@@ -278,7 +278,7 @@ def test_read_only_cache_folder(tmp_path: Path, fake_in_process: Path, small_fs:
         assert "--cache-dir" in r.output
 
 
-def test_cache_folder_that_is_a_file(tmp_path: Path, fake_in_process: Path) -> None:
+def test_cache_folder_missing_or_blocked(tmp_path: Path, fake_in_process: Path) -> None:
     model = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=2))
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("x")
@@ -286,7 +286,16 @@ def test_cache_folder_that_is_a_file(tmp_path: Path, fake_in_process: Path) -> N
         app, ["scan", str(model), "--out", str(tmp_path / "s"), "--cache-dir", str(not_a_folder / "c"), *SCAN_ARGS]
     )
     assert r.exit_code == 2, r.output
-    assert "rys-gguf: error: " in r.output and "--cache-dir" in r.output and "Traceback" not in r.output
+    assert r.output.strip() == (
+        f"rys-gguf: error: {not_a_folder / 'c'}: cannot hold the shard cache (Not a directory); "
+        "pick another --cache-dir"
+    )
+    missing = tmp_path / "new" / "deeper" / "cache"  # created, then emptied at the end
+    r = CliRunner().invoke(
+        app, ["scan", str(model), "--out", str(tmp_path / "s"), "--cache-dir", str(missing), *SCAN_ARGS]
+    )
+    assert r.exit_code == 0, r.output
+    assert missing.is_dir() and list(missing.iterdir()) == []
 
 
 def test_stale_caches_in_a_shared_cache_folder(tmp_path: Path, fake_in_process: Path) -> None:
