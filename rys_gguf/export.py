@@ -31,7 +31,7 @@ from pathlib import Path
 
 from .errors import OutputError, RysError
 from .gguffile import SPLIT_RE, GGUFModel, ValueType
-from .rewrite import CONFIG_KEY, SOURCE_COUNT_KEY, block_count_key, source_path
+from .rewrite import CONFIG_KEY, SOURCE_COUNT_KEY, block_count_key, model_constraints, source_path
 
 OLLAMA_MAX_CTX = 8192  # num_ctx written: the model's context, capped to keep the KV cache small
 DEFAULT_TEMPERATURE = 0.7
@@ -209,6 +209,7 @@ def prepare_ollama(path: str | os.PathLike[str], name: str | None = None, *, tem
             "an optional 'namespace/' and ':tag' (e.g. gemma-rys:6-12)"
         )
     with GGUFModel(path) as model:
+        model_constraints(model)  # a corrupt layer count is refused here, not by Ollama later
         shards = [f.path for f in model.files]
         arch = model.architecture
         jinja = model.get("tokenizer.chat_template")
@@ -349,6 +350,7 @@ def export_lmstudio(
         if not _FOLDER_RE.match(value) or value in (".", ".."):
             raise ExportError(f"{label} {value!r}: one folder name of letters, digits, ' ._-'")
     with GGUFModel(path) as model:
+        model_constraints(model)  # a corrupt layer count is refused here, not by LM Studio later
         shards = [f.path for f in model.files]
         warning = swa_array_warning(model, "an LM Studio engine older than llama.cpp PR #29042")
     folder = lmstudio_root(root) / publisher / name

@@ -33,7 +33,7 @@ import numpy as np
 from .errors import GGUFFormatError, RysError
 from .export import format_layer_path
 from .gguffile import GGUFModel, TensorInfo, iter_layer_tensors
-from .rewrite import SOURCE_COUNT_KEY, block_count_key, source_path
+from .rewrite import SOURCE_COUNT_KEY, block_count_key, model_constraints, source_path
 from .runner import RuntimeOptions, open_model
 
 FIXED_TEXT = (
@@ -104,6 +104,8 @@ def verify_model(
             an RYS model, or llama.cpp cannot load SRC. Failed checks do not raise.
     """
     with GGUFModel(src) as source, GGUFModel(rys) as model:
+        model_constraints(source)  # corrupt layer counts are refused before anything uses them
+        model_constraints(model)
         path = source_path(model)
         if path is None:
             raise VerifyError(f"{model.path}: no rys.layer_path key; not a model written by rys-gguf build")
