@@ -34,6 +34,7 @@ bench: $(STAMP)
 	cd benchmarks && ../$(PY) bench_build.py
 	cd benchmarks && ../$(PY) bench_generate.py --model "$$(../$(PY) -c 'from rys_gguf.demo_model import fetch_gemma; print(fetch_gemma())')"
 	cd benchmarks && ../$(PY) bench_scan.py
+	cd benchmarks && ../$(PY) bench_scale.py
 
 demo: $(STAMP)
 	$(PY) -m rys_gguf.demo
