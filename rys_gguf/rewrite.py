@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,7 +78,7 @@ def layer_count(model: GGUFModel) -> int:
     """``{arch}.block_count``, checked: an integer within llama.cpp's 1..512 layers."""
     key = block_count_key(model.architecture)
     if key not in model.kv:
-        raise PlanError(f"{model.path}: no {key} key; not a layered model")
+        raise GGUFFormatError(f"{model.path}: no {key} key; not a layered model")
     n = model.first.int_value(key, 0)
     if not 1 <= n <= LLAMA_MAX_LAYERS:
         raise GGUFFormatError(
@@ -285,8 +286,6 @@ def build(
 
 def describe_model(model: GGUFModel) -> dict[str, Any]:
     """Facts ``inspect`` shows: architecture, layers, tensors, RYS path and constraints."""
-    from collections import Counter
-
     c = model_constraints(model)
     arch = c.arch
     types = Counter(t.type_name for t in model.tensors)
