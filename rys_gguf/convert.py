@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tarfile
@@ -32,6 +31,7 @@ from pathlib import Path
 from .errors import ConvertError, OutputError
 from .gguffile import GGUFModel
 from .hfmodel import PIP_NAMES, check_modules, check_space, estimate_bytes, read_hf_dir
+from .lifetime import die_with_parent
 from .output import remove_stale_partials
 from .plan import parse_blocks, parse_plan
 from .quantize import check_quant_type, quantize, read_imatrix
@@ -217,7 +217,7 @@ def run_converter(
     cmd += ["--outfile", str(out.resolve())]
     cmd += ["--outtype", outtype]
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=converter.root, preexec_fn=_die_with_parent
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=converter.root, preexec_fn=die_with_parent
     )
     assert proc.stdout is not None
     log: list[str] = []
@@ -236,14 +236,6 @@ def run_converter(
             proc.wait()
     if rc != 0 or not out.is_file():
         raise ConvertError(_converter_failure(hf_dir, "\n".join(log), converter, rc))
-
-
-def _die_with_parent() -> None:
-    """In the converter: get SIGKILL when convert dies (even by kill -9), not run on orphaned."""
-    with suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
 
 
 def _lines(fd: int) -> Iterator[str]:

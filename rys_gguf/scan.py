@@ -31,6 +31,7 @@ from . import __version__
 from .arch import check_path
 from .errors import ProbeError, RysError, ScanError
 from .gguffile import GGUFModel
+from .lifetime import die_with_parent
 from .plan import LayerPlan, block_grid, parse_blocks, parse_plan
 from .probes import load_probe_set
 from .rewrite import BuildOptions, model_constraints
@@ -329,7 +330,7 @@ class _Runner:
         cmd = [*self.options.worker_cmd, str(folder / "job.json"), str(folder / "result.json")]
         proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )  # fmt: skip
         return _Running(plan, slot, proc, folder, time.monotonic(), time.monotonic() - t0, log)
 
@@ -406,14 +407,6 @@ class _Runner:
                 f"baseline parse rate below {self.options.min_parse_rate:.0%} ({', '.join(low)}): the prompt "
                 "format does not suit this model; try --no-think, another --eq-set, or a chat model"
             )
-
-
-def _die_with_parent() -> None:
-    """In the worker: get SIGKILL when the scan process dies (even by kill -9)."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _read_result(r: _Running, timed_out: bool, timeout: float | None) -> dict[str, Any]:
