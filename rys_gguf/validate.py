@@ -50,10 +50,7 @@ def run_validation(
     if not configs:
         raise ScanError(f"{directory}: no scored configs to validate yet; run the scan first")
     probes, note = validation_probes(eq)
-    runtime = meta.get("runtime") or {}
-    if runtime.get("tensor_split") is not None:
-        runtime["tensor_split"] = tuple(runtime["tensor_split"])
-    base = options or ScanOptions(runtime=RuntimeOptions(**runtime))
+    base = options or ScanOptions(runtime=RuntimeOptions(**(meta.get("runtime") or {})))
     opts = replace(base, probes=probes, grid=GridSpec(configs=(BASELINE, *configs)))
     sub = directory / SUBDIR
     run_scan(Path(meta["model"]["path"]), sub, opts, on_event)

@@ -21,10 +21,7 @@ from .runner import RuntimeOptions, open_model
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """Load ``job['model']``, generate every probe answer in one batch and score them."""
-    runtime = dict(job["runtime"])
-    if runtime.get("tensor_split") is not None:
-        runtime["tensor_split"] = tuple(runtime["tensor_split"])
-    options = RuntimeOptions(**runtime)
+    options = RuntimeOptions(**job["runtime"])  # accepts the JSON list form of tensor_split
     probes = load_probe_set(**job["probes"])
     if probes.hash != job["probe_set_hash"]:
         raise ScanError("the probe set changed while the sweep ran (its hash differs); rerun the scan")
