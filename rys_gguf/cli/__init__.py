@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
+from tqdm import tqdm
 
 from ..errors import RysError
 
@@ -36,6 +37,32 @@ def fail(message: str) -> typer.Exit:
     """Print one error line and return the exit to raise (code 2)."""
     typer.echo(f"rys-gguf: error: {message}", err=True)
     return typer.Exit(2)
+
+
+class LazyBar:
+    """A tqdm bar drawn on the first update, so nothing shows before every input was checked."""
+
+    def __init__(self, quiet: bool, **tqdm_args: Any) -> None:
+        self.quiet, self.tqdm_args = quiet, tqdm_args
+        self.bar: tqdm[None] | None = None
+
+    def update(self, n: int = 1, total: int | None = None) -> None:
+        if self.bar is None:
+            self.bar = tqdm(total=total, disable=self.quiet, leave=False, **self.tqdm_args)
+        self.bar.update(n)
+
+    def write(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text)
+        else:
+            typer.echo(text)
+
+    def __enter__(self) -> LazyBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def command(name: str | None = None, **kwargs: Any) -> Callable[[F], F]:

@@ -12,7 +12,7 @@ from ..convert import OUTTYPES, convert_hf
 from ..gguffile import GGUFModel
 from ..quantize import QUANT_TYPES, quantize
 from ..rewrite import BuildOptions
-from . import command
+from . import LazyBar, command
 from .build import AllowUnknown, Quiet, SwaArray, human
 
 Imatrix = Annotated[
@@ -114,19 +114,10 @@ def quantize_command(
     """Quantize a GGUF with llama.cpp (llama_model_quantize)."""
     with GGUFModel(src) as model:
         n_tensors = len(model.tensors)
-    bars: list[tqdm[None]] = []  # created on the first tensor, after every input was checked
-
-    def progress(n: int) -> None:
-        if not bars:
-            bars.append(tqdm(total=n_tensors, unit="tensor", disable=quiet, leave=False))
-        bars[0].update(n)
-
-    try:
+    with LazyBar(quiet, unit="tensor") as bar:
         result = quantize(
-            src, dst, quant_type, imatrix=imatrix, force=force, n_threads=threads, progress=progress
+            src, dst, quant_type, imatrix=imatrix, force=force, n_threads=threads,
+            progress=lambda n: bar.update(n, total=n_tensors),
         )  # fmt: skip
-    finally:
-        for bar in bars:
-            bar.close()
     extra = f", imatrix {result.n_imatrix_entries} entries" if result.n_imatrix_entries else ""
     typer.echo(f"{result.path}: {result.quant_type}{extra}, {human(result.n_bytes)}")

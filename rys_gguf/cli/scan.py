@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from tqdm import tqdm
 
 from ..errors import RysError
 from ..heatmap import terminal_heatmap
@@ -15,7 +14,7 @@ from ..rewrite import BuildOptions
 from ..runner import RuntimeOptions
 from ..scan import GridSpec, ProbeSpec, ScanEvent, ScanOptions, run_scan
 from ..shard import parse_shard
-from . import command
+from . import LazyBar, command
 
 
 def parse_floats(text: str | None, option: str) -> tuple[float, ...] | None:
@@ -122,21 +121,15 @@ def scan_command(
         config_timeout=config_timeout,
         min_parse_rate=min_parse_rate,
     )  # fmt: skip
-    bars: list[tqdm] = []  # created on the first result, after every input was checked
+    with LazyBar(quiet, unit="config", desc="scan") as bar:
 
-    def on_event(event: ScanEvent) -> None:
-        if not bars:
-            bars.append(tqdm(total=event.total, unit="config", desc="scan", disable=quiet, leave=False))
-        bars[0].update(1)
-        row = event.row
-        if row["status"] != "ok":
-            bars[0].write(f"{row['config']}: failed: {row['reason']}")
+        def on_event(event: ScanEvent) -> None:
+            bar.update(1, total=event.total)
+            row = event.row
+            if row["status"] != "ok":
+                bar.write(f"{row['config']}: failed: {row['reason']}")
 
-    try:
         result = run_scan(model, out, options, on_event)
-    finally:
-        for bar in bars:
-            bar.close()
     summary = write_report(out, top=top)
     typer.echo(format_table(summary, top))
     typer.echo(terminal_heatmap(summary, summary.metric))

@@ -6,12 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from tqdm import tqdm
 
 from ..report import format_table
-from ..scan import ScanEvent
 from ..validate import run_validation
-from . import command
+from . import LazyBar, command
 
 
 @command("validate")
@@ -27,18 +25,8 @@ def validate_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Re-score the top K configs and the baseline on 120 math + the large EQ set, with intervals."""
-    bars: list[tqdm] = []
-
-    def on_event(event: ScanEvent) -> None:
-        if not bars:
-            bars.append(tqdm(total=event.total, unit="config", desc="validate", disable=quiet, leave=False))
-        bars[0].update(1)
-
-    try:
-        summary, note = run_validation(directory, top, eq_set, on_event=on_event)
-    finally:
-        for bar in bars:
-            bar.close()
+    with LazyBar(quiet, unit="config", desc="validate") as bar:
+        summary, note = run_validation(directory, top, eq_set, on_event=lambda e: bar.update(1, total=e.total))
     if note:
         typer.echo(f"note: {note}", err=True)
     typer.echo(format_table(summary, top))
