@@ -3,7 +3,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export RYS_CACHE_DIR ?= $(CURDIR)/.cache
 
-.PHONY: test lint format typecheck check bench demo clean
+.PHONY: test test-fast check lint format typecheck bench demo clean
 
 # The venv is created on first use; llama-cpp-python compiles from source the first time
 # (about 10 minutes on 2 cores; pip caches the wheel). torch is pinned to the CPU build.
@@ -14,8 +14,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev,hf]'
 	touch $(STAMP)
 
-test: $(STAMP)
+# What CI runs: lint, typecheck, then every test (the real-model tier included).
+test: lint typecheck
 	$(PY) -m pytest -q
+
+check: test
+
+# The edit loop: no network, no real model, no llama.cpp (about 1.5 minutes on 2 cores).
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not network and not slow and not llama"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check rys_gguf tests examples benchmarks
@@ -31,8 +38,9 @@ typecheck: $(STAMP)
 check: lint typecheck test
 
 bench: $(STAMP)
+	cd benchmarks && ../$(PY) bench_startup.py
 	cd benchmarks && ../$(PY) bench_build.py
-	cd benchmarks && ../$(PY) bench_generate.py --model "$$(../$(PY) -c 'from rys_gguf.demo_model import fetch_gemma; print(fetch_gemma())')"
+	cd benchmarks && ../$(PY) bench_generate.py --model "$$(../$(PY) -c 'from rys_gguf.demo.models import fetch_gemma; print(fetch_gemma())')"
 	cd benchmarks && ../$(PY) bench_scan.py
 	cd benchmarks && ../$(PY) bench_scale.py
 

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rys_gguf.demo_model import fetch_gemma
+from rys_gguf.demo.models import fetch_gemma
 from rys_gguf.plan import parse_plan
 
 CONFIG = "6,12"
@@ -95,7 +95,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
     args = ap.parse_args()
-    from rys_gguf.rewrite import BuildOptions, build
+    from rys_gguf.builder.job import build
+    from rys_gguf.builder.layout import BuildOptions
 
     src = args.model or fetch_gemma()
     with tempfile.TemporaryDirectory(dir=Path.cwd()) as tmp:

@@ -15,7 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from rys_gguf.runner import LoadedModel, RuntimeOptions, open_model
+from rys_gguf.llama.model import LoadedModel, open_model
+from rys_gguf.llama.options import RuntimeOptions
 
 SUBJECTS = [
     "the moon", "a lighthouse", "bread", "rivers", "a violin", "glaciers", "honeybees", "chess",

@@ -97,15 +97,15 @@ def child(step: str, args: list[str]) -> dict[str, Any]:
     """Run one step in this (fresh) process; return what it measured."""
     t0 = time.perf_counter()
     if step == "build":
-        from rys_gguf.rewrite import build
+        from rys_gguf.builder.job import build
 
         src, dst, spec = args
         result = build(src, dst, spec)
         return {"seconds": time.perf_counter() - t0, "n_written": result.n_bytes}
     if step == "assemble":
-        from rys_gguf.gguffile import GGUFModel
+        from rys_gguf.gguffile.reader import GGUFModel
         from rys_gguf.plan import parse_plan
-        from rys_gguf.shardcache import ShardCache
+        from rys_gguf.scan.layercache import ShardCache
 
         src, root, spec, folder = args
         with GGUFModel(src) as model:

@@ -22,13 +22,16 @@ from pathlib import Path
 
 from bench_build import gguf_py_rewrite
 
-from rys_gguf.demo_model import fetch_gemma
-from rys_gguf.gguffile import GGUFModel
-from rys_gguf.probes import load_probe_set
-from rys_gguf.rewrite import BuildOptions, layout_for_plan
-from rys_gguf.runner import RuntimeOptions, open_model
-from rys_gguf.scan import GridSpec, ProbeSpec, ScanOptions, plan_sweep, run_scan
-from rys_gguf.shardcache import ShardCache
+from rys_gguf.builder.layout import BuildOptions, layout_for_plan
+from rys_gguf.demo.models import fetch_gemma
+from rys_gguf.gguffile.reader import GGUFModel
+from rys_gguf.llama.model import open_model
+from rys_gguf.llama.options import RuntimeOptions
+from rys_gguf.probes import ProbeSpec, load_probe_set
+from rys_gguf.scan.grid import GridSpec, plan_sweep
+from rys_gguf.scan.layercache import ShardCache
+from rys_gguf.scan.options import ScanOptions
+from rys_gguf.scan.sweep import run_scan
 
 CONFIG = "6,12"
 
@@ -86,18 +89,17 @@ def main() -> int:
         written, rewrite, peak, n_configs = sweep_bytes(src, tmp)
     overhead = ours["wall_s"] / t_loaded
     speedup = t_naive / ours["wall_s"]
-    print(
-        f"model {src.name} ({src.stat().st_size / 1e6:.0f} MB), config {CONFIG}, 16 math prompts, {args.threads} threads"
-    )
-    print(
-        f"our config, end to end       {ours['wall_s']:7.1f} s  (assemble {ours['assemble_s']:.2f}, load {ours['load_s']:.2f}, probes {ours['probe_s']:.1f})"
-    )
+    size_mb = src.stat().st_size / 1e6
+    print(f"model {src.name} ({size_mb:.0f} MB), config {CONFIG}, 16 math prompts, {args.threads} threads")
+    parts = f"assemble {ours['assemble_s']:.2f}, load {ours['load_s']:.2f}, probes {ours['probe_s']:.1f}"
+    print(f"our config, end to end       {ours['wall_s']:7.1f} s  ({parts})")
     print(f"same probes, model loaded    {t_loaded:7.1f} s")
     print(f"per-config overhead ratio    {overhead:7.2f}   (goal <= 1.25)")
     print(f"naive: gguf-py rewrite       {t_rewrite:7.1f} s  + sequential prompts {t_sequential:.1f} s")
     print(f"ours vs naive                {speedup:7.1f}x  (goal >= 3x)")
     print(
-        f"full sweep, {n_configs} configs: shard cache writes {written / 1e9:.2f} GB, per-config rewrites {rewrite / 1e9:.1f} GB ({rewrite / written:.0f}x less)"
+        f"full sweep, {n_configs} configs: shard cache writes {written / 1e9:.2f} GB, "
+        f"per-config rewrites {rewrite / 1e9:.1f} GB ({rewrite / written:.0f}x less)"
     )
     print(f"shard cache peak             {peak / 1e6:.0f} MB ({peak / src.stat().st_size:.2f}x the model)")
     ok = overhead <= 1.25 and speedup >= 3

@@ -5,8 +5,9 @@ python examples/build_from_python.py MODEL.gguf OUT.gguf [CONFIG]
 
 import sys
 
-from rys_gguf.gguffile import GGUFModel
-from rys_gguf.rewrite import build, describe_model
+from rys_gguf.builder.inspect import describe_model
+from rys_gguf.builder.job import build
+from rys_gguf.gguffile.reader import GGUFModel
 
 src, dst = sys.argv[1], sys.argv[2]
 config = sys.argv[3] if len(sys.argv) > 3 else "2,4"

@@ -7,8 +7,9 @@ Any question with an integer answer can reuse the original partial-credit score.
 
 import sys
 
+from rys_gguf.llama.model import open_model
+from rys_gguf.llama.options import RuntimeOptions
 from rys_gguf.probes.math import partial_credit
-from rys_gguf.runner import RuntimeOptions, open_model
 
 QUESTIONS = {
     "How many legs do three spiders have in total?": 24,

@@ -6,7 +6,7 @@ python examples/read_sweep.py SWEEP_DIR
 import sys
 from pathlib import Path
 
-from rys_gguf.report import write_report
+from rys_gguf.report.write import write_report
 
 summary = write_report(Path(sys.argv[1]), metric="math", png=False)
 base = summary.baseline

@@ -5,7 +5,8 @@ layers, recurrent/attention hybrids, leading dense layers, MTP tails) or from th
 (Gemma 3 27B is detected by its 62 layers). A duplicated block moves every later layer, so a
 plan is only faithful when each output position behaves like its source layer. The rules are
 checked on the whole layer path, so single blocks, multi-block specs and explicit paths share
-them. Sources: notes/llama-cpp-internals.md §2-3 (llama.cpp 0c1e57098, Ollama b10488).
+them. The rules follow llama.cpp's model loaders as of build 0c1e57098 (and Ollama's bundled
+build b10488): each rule's ``why`` says what in the loader makes it necessary.
 """
 
 from __future__ import annotations

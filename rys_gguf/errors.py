@@ -1,10 +1,19 @@
-"""The project's exceptions: every failure a user can cause is a RysError with a one-line message."""
+"""Every exception rys-gguf raises on purpose: a RysError subclass with a one-line message.
+
+Messages name the file (or option) at fault, what was expected and how to fix it. The CLI's one
+error boundary (``rys_gguf.cli.app``) prints the message and exits with code 2; see the README's
+"Exit codes" for why usage errors share that code.
+"""
 
 from __future__ import annotations
 
 
 class RysError(Exception):
     """Base class: the CLI prints the message on one line and exits with code 2."""
+
+
+class OptionError(RysError):
+    """A command-line value is malformed (a size, a list of numbers, a range)."""
 
 
 class GGUFFormatError(RysError):
@@ -28,8 +37,24 @@ class ProbeError(RysError):
 
 
 class ScanError(RysError):
-    """A sweep cannot start or continue (another sweep in DIR, lock held, ...)."""
+    """A sweep cannot start or continue (another sweep in DIR, a bad sweep folder, ...)."""
+
+
+class LlamaError(ScanError):
+    """llama.cpp cannot load or run a model (bad file, no memory, bad runtime options, ...).
+
+    A ScanError subclass because version 0.1 raised ScanError for these: code that catches
+    ScanError keeps working, and code that wants llama.cpp failures alone catches this.
+    """
 
 
 class ConvertError(RysError):
     """HuggingFace conversion or quantization failed."""
+
+
+class ExportError(RysError):
+    """Ollama or LM Studio export cannot proceed (no ollama binary, links across filesystems...)."""
+
+
+class VerifyError(RysError):
+    """The two files cannot be compared (not an RYS model, or SRC is itself one)."""

@@ -14,7 +14,7 @@ Pure: no files, no numpy. Everything else (metadata, tensors, scan grids) derive
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from .errors import PlanError
@@ -105,6 +105,17 @@ def parse_blocks(spec: str) -> list[tuple[int, int]]:
 
 def format_blocks(blocks: list[tuple[int, int]]) -> str:
     return ";".join(f"{i},{j}" for i, j in blocks)
+
+
+def format_layer_path(path: Sequence[int]) -> str:
+    """Compact layer path: [0, 1, 2, 3, 2, 3, 4] -> '0-3, 2-4'."""
+    runs: list[list[int]] = []
+    for layer in path:
+        if runs and layer == runs[-1][1] + 1:
+            runs[-1][1] = layer
+        else:
+            runs.append([layer, layer])
+    return ", ".join(f"{a}-{b}" if b > a else str(a) for a, b in runs)
 
 
 def _parse_ints(text: str, spec: str) -> list[int]:

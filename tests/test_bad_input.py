@@ -7,13 +7,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from brokenfiles import broken_files, broken_models, small_gguf
+from helpers.brokenfiles import broken_files, broken_models, small_gguf
 from typer.testing import CliRunner
 
+from rys_gguf.builder.inspect import describe_model
+from rys_gguf.builder.job import build
 from rys_gguf.cli import app
 from rys_gguf.errors import GGUFFormatError, RysError
-from rys_gguf.gguffile import GGUFFile, GGUFModel
-from rys_gguf.rewrite import build, describe_model
+from rys_gguf.gguffile.reader import GGUFFile, GGUFModel
 
 CASES = list(broken_files())
 MODEL_CASES = list(broken_models())

@@ -7,16 +7,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from brokenfiles import small_gguf
 from gguf import GGUFReader
-from tinymodels import TinySpec, tiny_logits, write_tiny_model
+from helpers.brokenfiles import small_gguf
+from helpers.tinymodels import TinySpec, tiny_logits, write_tiny_model
 from typer.testing import CliRunner
 
+from rys_gguf.builder.job import build
+from rys_gguf.builder.layout import BuildOptions
 from rys_gguf.cli import app
 from rys_gguf.errors import ArchitectureError, OutputError
-from rys_gguf.gguffile import GGUFFile, GGUFModel
+from rys_gguf.gguffile.reader import GGUFFile, GGUFModel
 from rys_gguf.plan import parse_plan
-from rys_gguf.rewrite import BuildOptions, build
 
 CASES = [
     ("llama", "f32", "2,4"),
@@ -33,6 +34,7 @@ CASES = [
 ]
 
 
+@pytest.mark.llama
 @pytest.mark.parametrize(("arch", "quant", "spec"), CASES)
 def test_logits_match_independent_model(tmp_path: Path, arch: str, quant: str, spec: str) -> None:
     src = write_tiny_model(tmp_path / "src.gguf", TinySpec(arch, quant=quant))
@@ -58,6 +60,7 @@ def test_identity_round_trip_is_byte_exact(tmp_path: Path, arch: str) -> None:
     assert (tmp_path / "base.gguf").read_bytes() == src.read_bytes()
 
 
+@pytest.mark.llama
 def test_gemma3_period_is_enforced_and_override_keeps_flags(tmp_path: Path) -> None:
     src = write_tiny_model(tmp_path / "src.gguf", TinySpec("gemma3"))
     with pytest.raises(ArchitectureError, match="multiple of 6"):
@@ -79,6 +82,7 @@ def test_per_layer_arrays_keep_element_type(tmp_path: Path) -> None:
             assert list(b.value(key)) == [a.value(key)[s] for s in parse_plan("1,4", 6).path]
 
 
+@pytest.mark.llama
 def test_split_input_and_output(tmp_path: Path) -> None:
     spec = TinySpec("llama", quant="q8_0")
     (tmp_path / "in").mkdir()

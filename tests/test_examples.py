@@ -6,10 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_scan import FAST
-from tinymodels import TinySpec, write_tiny_model
+import pytest
+from helpers.sweeps import FAST
+from helpers.tinymodels import TinySpec, write_tiny_model
 
-from rys_gguf.scan import run_scan
+from rys_gguf.scan.sweep import run_scan
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -26,12 +27,14 @@ def test_build_from_python(tmp_path: Path) -> None:
     assert "6 -> 8 layers" in out and "[0, 1, 2, 1, 2, 3, 4, 5]" in out
 
 
+@pytest.mark.llama
 def test_custom_probe(tmp_path: Path) -> None:
     src = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama"))
     out = run("custom_probe.py", src)
     assert "mean score:" in out and out.count("expected") == 3
 
 
+@pytest.mark.llama
 def test_read_sweep(tmp_path: Path) -> None:
     src = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=2))
     run_scan(src, tmp_path / "s", FAST)

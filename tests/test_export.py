@@ -12,22 +12,18 @@ from pathlib import Path
 
 import pytest
 from gguf import GGUFReader
-from tinymodels import TinySpec, write_tiny_model
+from helpers.tinymodels import TinySpec, write_tiny_model
 from typer.testing import CliRunner
 
-from rys_gguf import export
+from rys_gguf.builder.job import build
+from rys_gguf.builder.layout import BuildOptions
 from rys_gguf.cli import app
-from rys_gguf.export import (
-    FAMILIES,
-    ExportError,
-    chat_family,
-    export_lmstudio,
-    format_layer_path,
-    prepare_ollama,
-    token_texts,
-)
-from rys_gguf.gguffile import GGUFModel
-from rys_gguf.rewrite import BuildOptions, build
+from rys_gguf.errors import ExportError
+from rys_gguf.gguffile.reader import GGUFModel
+from rys_gguf.plan import format_layer_path
+from rys_gguf.ship import lmstudio
+from rys_gguf.ship.lmstudio import export_lmstudio
+from rys_gguf.ship.ollama import FAMILIES, chat_family, prepare_ollama
 
 # The usual jinja templates of the three families written as Go TEMPLATEs, and one that is not.
 JINJA = {
@@ -87,7 +83,7 @@ def test_token_texts_match_gguf_py(tmp_path: Path) -> None:
     path = tiny(tmp_path)
     tokens = GGUFReader(path).fields["tokenizer.ggml.tokens"].contents()
     with GGUFModel(path) as model:
-        got = token_texts(model, [293, 0, 2, 100, 999_999])
+        got = model.first.strings_at("tokenizer.ggml.tokens", [293, 0, 2, 100, 999_999])
     assert got == {i: tokens[i] for i in (0, 2, 100, 293)}
 
 
@@ -301,7 +297,7 @@ def test_lmstudio_across_filesystems_suggests_copy(tmp_path: Path, monkeypatch: 
     def no_link(src: object, dst: object) -> None:
         raise OSError(errno.EXDEV, "Invalid cross-device link")
 
-    monkeypatch.setattr(export.os, "link", no_link)
+    monkeypatch.setattr(lmstudio.os, "link", no_link)
     result = CliRunner().invoke(app, ["lmstudio", str(model), "--root", str(tmp_path / "lms")])
     assert result.exit_code == 2 and "--copy" in result.output
     assert list((tmp_path / "lms" / "rys-gguf" / "tiny").iterdir()) == []  # no temporary left

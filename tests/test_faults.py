@@ -1,7 +1,7 @@
 """Injected faults: a full disk, kill -9 and Ctrl-C at random (seeded) moments, a hanging worker,
 an unusable or vanishing cache folder, and two scans on one folder.
 
-The scan tests run the real scan engine and CLI with a stand-in worker (``FAKE_WORKER``: no
+The scan tests run the real scan engine and CLI with a stand-in worker (``fake_worker``: no
 llama.cpp, deterministic scores, long rows) so a sweep takes seconds and the interrupts land in
 the engine, not in model loading. The invariants: DST is absent or complete, never half-written;
 results.jsonl holds whole JSON lines, each config at most once; the temporary files are gone; a
@@ -26,112 +26,31 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from brokenfiles import write_synthetic
-from tinymodels import TinySpec, write_tiny_model
+from helpers.brokenfiles import write_synthetic
+from helpers.sweeps import SCAN_ARGS, rows_of, rows_of_repaired, wait_gone, worker_command
+from helpers.tinymodels import TinySpec, write_tiny_model
 from typer.testing import CliRunner
 
-import rys_gguf.cli.scan as cli_scan
-import rys_gguf.output as output
-import rys_gguf.scan as scan
-import rys_gguf.sweepdir as sweepdir
+import rys_gguf.files as files
+import rys_gguf.scan.sweepdir as sweepdir
+from rys_gguf.builder.job import build
+from rys_gguf.builder.layout import BuildOptions
 from rys_gguf.cli import app
 from rys_gguf.errors import OutputError
-from rys_gguf.rewrite import BuildOptions, build
-from rys_gguf.scan import ScanOptions
+from rys_gguf.scan.pool import WORKER_ENV
 
-FAKE_WORKER = """
-import hashlib, json, os, sys, time
-job_path, result_path = sys.argv[1:3]
-job = json.load(open(job_path))
-config = job["config"]
-if config in os.environ.get("RYS_FAKE_HANG", "").split(";"):
-    time.sleep(3600)
-h = int(hashlib.sha256(config.encode()).hexdigest()[:8], 16)
-time.sleep(float(os.environ.get("RYS_FAKE_DELAY", "0.05")) * (1 + h % 4))
-result = {
-    "ok": True, "math": (h % 1000) / 1000, "eq": (h >> 10) % 100, "math_parse_rate": 1.0,
-    "eq_parse_rate": 1.0, "items": {"math": [(h >> k) % 2 for k in range(16)], "eq": [h % 10] * 2},
-    "answers": [config + " " + "x" * 4000] * 4, "timings": {"load_s": 0.0, "probe_s": 0.0},
-}
-with open(result_path + ".partial", "w") as fh:
-    json.dump(result, fh)
-os.replace(result_path + ".partial", result_path)
-"""
-
-# Runs the real CLI with ScanOptions' worker swapped for the stand-in.
-LAUNCHER = """
-import sys
-import rys_gguf.cli.scan as cli_scan
-from rys_gguf.scan import ScanOptions
-worker = sys.argv.pop(1)
-cli_scan.ScanOptions = lambda **kw: ScanOptions(worker_cmd=(sys.executable, worker), **kw)
-sys.argv[0] = "rys-gguf"
-from rys_gguf.cli import main
-main()
-"""
-
-
-@pytest.fixture
-def fake(tmp_path: Path) -> tuple[Path, Path]:
-    """(worker script, launcher script)."""
-    worker, launcher = tmp_path / "fake_worker.py", tmp_path / "launch.py"
-    worker.write_text(FAKE_WORKER)
-    launcher.write_text(LAUNCHER)
-    return worker, launcher
-
-
-@pytest.fixture
-def fake_in_process(fake: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> Path:
-    """CliRunner scans in this process use the stand-in worker."""
-    worker = fake[0]
-    monkeypatch.setattr(
-        cli_scan, "ScanOptions", lambda **kw: ScanOptions(worker_cmd=(sys.executable, str(worker)), **kw)
-    )
-    return worker
-
-
-def rows_of(out: Path) -> list[dict[str, object]]:
-    """Every line of results.jsonl, each of which must be a whole JSON object."""
-    path = out / "results.jsonl"
-    if not path.exists():
-        return []
-    text = path.read_text()
-    assert not text or text.endswith("\n"), "results.jsonl ends mid-line"
-    return [json.loads(line) for line in text.splitlines()]
-
-
-def processes_mentioning(text: str) -> list[int]:
-    """PIDs whose command line contains ``text`` (workers left behind)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if text in (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
-                    found.append(int(proc.name))
-            except OSError:
-                pass
-    return found
-
-
-def wait_gone(text: str, timeout: float = 10) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while (left := processes_mentioning(text)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return left
-
-
-SCAN_ARGS = ["--min-parse-rate", "0", "--n-eq", "2", "-q"]
+SCAN_CMD = [sys.executable, "-m", "rys_gguf", "scan"]
 
 
 # -- scan: kill -9 and Ctrl-C at random moments -------------------------------------------
 
 
-def test_scan_survives_random_kills_and_interrupts(tmp_path: Path, fake: tuple[Path, Path]) -> None:
+def test_scan_survives_random_kills_and_interrupts(tmp_path: Path, fake_worker: Path) -> None:
     """Eight seeded interrupts (kill -9 and Ctrl-C alternately), then a resume that completes."""
-    worker, launcher = fake
+    worker = fake_worker
     model = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=6))
     out = tmp_path / "sweep"
-    cmd = [sys.executable, str(launcher), str(worker), "scan", str(model), "--out", str(out), *SCAN_ARGS]
+    cmd = [*SCAN_CMD, str(model), "--out", str(out), *SCAN_ARGS]
     env = {**os.environ, "RYS_FAKE_DELAY": "0.05"}
     rng = random.Random(int(os.environ.get("RYS_FAULT_SEED", 7)))
     n_before = 0
@@ -167,20 +86,7 @@ def test_scan_survives_random_kills_and_interrupts(tmp_path: Path, fake: tuple[P
     assert b"best: rys-gguf build" in done.stdout
 
 
-def rows_of_repaired(out: Path) -> list[dict[str, object]]:
-    """After kill -9 the last line may be cut mid-write; every other line must be whole."""
-    path = out / "results.jsonl"
-    if not path.exists():
-        return []
-    lines = path.read_text().splitlines()
-    rows = [json.loads(line) for line in lines[:-1]]
-    if lines:
-        with contextlib.suppress(json.JSONDecodeError):
-            rows.append(json.loads(lines[-1]))
-    return rows
-
-
-def test_resume_after_a_line_cut_mid_write(tmp_path: Path, fake_in_process: Path) -> None:
+def test_resume_after_a_line_cut_mid_write(tmp_path: Path, fake_worker: Path) -> None:
     """kill -9 inside the append leaves half a line; the next run must not glue a row onto it."""
     model = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=2))
     out = tmp_path / "sweep"
@@ -209,7 +115,7 @@ def configs_file(tmp_path: Path, *specs: str) -> Path:
 
 
 def test_hanging_worker_times_out_from_the_cli(
-    tmp_path: Path, fake_in_process: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, fake_worker: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RYS_FAKE_HANG", "0,1")
     model = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=2))
@@ -222,14 +128,13 @@ def test_hanging_worker_times_out_from_the_cli(
     assert set(rows) == {"0,0", "0,1", "0,2", "1,2"}
     assert rows["0,1"]["status"] == "failed" and "timeout after 2 s" in str(rows["0,1"]["reason"])
     assert all(rows[c]["status"] == "ok" for c in ("0,0", "0,2", "1,2"))
-    assert wait_gone(str(fake_in_process)) == []
+    assert wait_gone(str(fake_worker)) == []
 
 
-def test_two_scans_on_one_folder(tmp_path: Path, fake: tuple[Path, Path]) -> None:
-    worker, launcher = fake
+def test_two_scans_on_one_folder(tmp_path: Path, fake_worker: Path) -> None:
     model = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=3))
     out = tmp_path / "sweep"
-    cmd = [sys.executable, str(launcher), str(worker), "scan", str(model), "--out", str(out), *SCAN_ARGS]
+    cmd = [*SCAN_CMD, str(model), "--out", str(out), *SCAN_ARGS]
     first = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "RYS_FAKE_DELAY": "0.3"}
     )
@@ -266,7 +171,7 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def test_read_only_cache_folder(tmp_path: Path, fake_in_process: Path, small_fs: Path) -> None:
+def test_read_only_cache_folder(tmp_path: Path, fake_worker: Path, small_fs: Path) -> None:
     subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
     model = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=2))
     for cache in (small_fs, small_fs / "missing" / "cache"):
@@ -278,7 +183,7 @@ def test_read_only_cache_folder(tmp_path: Path, fake_in_process: Path, small_fs:
         assert "--cache-dir" in r.output
 
 
-def test_cache_folder_missing_or_blocked(tmp_path: Path, fake_in_process: Path) -> None:
+def test_cache_folder_missing_or_blocked(tmp_path: Path, fake_worker: Path) -> None:
     model = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=2))
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("x")
@@ -298,7 +203,7 @@ def test_cache_folder_missing_or_blocked(tmp_path: Path, fake_in_process: Path) 
     assert missing.is_dir() and list(missing.iterdir()) == []
 
 
-def test_stale_caches_in_a_shared_cache_folder(tmp_path: Path, fake_in_process: Path) -> None:
+def test_stale_caches_in_a_shared_cache_folder(tmp_path: Path, fake_worker: Path) -> None:
     """A cache left by a scan killed with -9 is removed by the next scan; a live scan's is not."""
     model = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=2))
     base = tmp_path / "tmpfs-cache"
@@ -328,13 +233,11 @@ exec(open(os.environ["RYS_FAKE_WORKER"]).read())
 """
 
 
-def test_cache_files_deleted_mid_sweep(tmp_path: Path, fake_in_process: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_files_deleted_mid_sweep(tmp_path: Path, fake_worker: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     deleting = tmp_path / "deleting_worker.py"
     deleting.write_text(DELETING_WORKER)
-    monkeypatch.setenv("RYS_FAKE_WORKER", str(fake_in_process))
-    monkeypatch.setattr(
-        cli_scan, "ScanOptions", lambda **kw: ScanOptions(worker_cmd=(sys.executable, str(deleting)), **kw)
-    )
+    monkeypatch.setenv("RYS_FAKE_WORKER", str(fake_worker))
+    monkeypatch.setenv(WORKER_ENV, worker_command(deleting))
     model = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=3))
     r = CliRunner().invoke(app, ["scan", str(model), "--out", str(tmp_path / "s"), *SCAN_ARGS])
     assert r.exit_code == 0, r.output
@@ -342,7 +245,7 @@ def test_cache_files_deleted_mid_sweep(tmp_path: Path, fake_in_process: Path, mo
     assert len(rows) == 7 and all(row["status"] == "ok" for row in rows)
 
 
-def test_disk_full_in_the_sweep_folder(tmp_path: Path, fake_in_process: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_disk_full_in_the_sweep_folder(tmp_path: Path, fake_worker: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """ENOSPC while appending results: a one-line error, the rows so far kept, a clean resume."""
     model = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=3))
     out = tmp_path / "sweep"
@@ -354,10 +257,10 @@ def test_disk_full_in_the_sweep_folder(tmp_path: Path, fake_in_process: Path, mo
         if calls["n"] > 3:  # the fourth row finds the disk full half-way through its line
             with open(path, "a") as fh:
                 fh.write(json.dumps(row)[:50])
-            raise sweepdir._write_error(path, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+            raise files.write_error(path, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), files.RESUME_FIX)
         real_append(path, row)
 
-    monkeypatch.setattr(scan, "append_row", append_then_full)
+    monkeypatch.setattr(sweepdir, "append_row", append_then_full)
     r = CliRunner().invoke(app, ["scan", str(model), "--out", str(out), *SCAN_ARGS])
     assert r.exit_code == 2, r.output
     assert r.output.strip().splitlines()[-1] == (
@@ -365,7 +268,7 @@ def test_disk_full_in_the_sweep_folder(tmp_path: Path, fake_in_process: Path, mo
         "free some disk space, then rerun to resume"
     )
     assert len(rows_of_repaired(out)) == 3 and not list(out.glob(".rys-cache-*"))
-    monkeypatch.setattr(scan, "append_row", real_append)
+    monkeypatch.setattr(sweepdir, "append_row", real_append)
     r = CliRunner().invoke(app, ["scan", str(model), "--out", str(out), *SCAN_ARGS])
     assert r.exit_code == 0, r.output
     configs = [row["config"] for row in rows_of(out)]
@@ -410,7 +313,7 @@ def test_disk_full_on_a_small_filesystem(tmp_path: Path, small_fs: Path, monkeyp
     r = CliRunner().invoke(app, ["build", str(src), str(dst), "-c", "1,3", "-q"])
     assert r.exit_code == 2 and "not enough disk space" in r.output, r.output  # refused up front
     # With the free-space check fooled, the kernel's ENOSPC arrives mid-copy.
-    monkeypatch.setattr(output.shutil, "disk_usage", lambda p: SimpleNamespace(total=1 << 40, used=0, free=1 << 40))
+    monkeypatch.setattr(files.shutil, "disk_usage", lambda p: SimpleNamespace(total=1 << 40, used=0, free=1 << 40))
     r = CliRunner().invoke(app, ["build", str(src), str(dst), "-c", "1,3", "-q"])
     assert r.exit_code == 2, r.output
     assert "disk full while writing" in r.output
@@ -431,7 +334,7 @@ def test_split_output_is_all_or_nothing(tmp_path: Path, monkeypatch: pytest.Monk
             raise fault
         real_replace(a, b)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(output.os, "replace", replace_then_fail)
+    monkeypatch.setattr(files.os, "replace", replace_then_fail)
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises((KeyboardInterrupt, OutputError)):
@@ -455,7 +358,7 @@ def test_stale_temporaries_of_dead_processes_are_removed(tmp_path: Path) -> None
     for name, is_dir in names.items():
         (tmp_path / name).mkdir() if is_dir else (tmp_path / name).write_text("x")
     (tmp_path / f".m.gguf.{dead}.x1y2.tmp" / "model-f16.gguf").write_text("x")
-    output.remove_stale_partials(dst)
+    files.remove_stale_partials(dst)
     kept = sorted(p.name for p in tmp_path.iterdir())
     assert kept == sorted(n for n in names if str(dead) not in n or n.startswith(".other"))
 
@@ -486,7 +389,7 @@ def test_build_survives_random_kills_and_interrupts(tmp_path: Path) -> None:
         _, err = proc.communicate(timeout=60)
         assert not dst.exists() or dst.read_bytes() == expected, f"interrupt {k}: DST is half-written"
         if sig == signal.SIGINT:
-            mine = [name for name in leftovers(out) if name.endswith(f"-{proc.pid}")]
+            mine = [name for name in leftovers(out) if str(proc.pid) in name]
             assert mine == [], f"interrupt {k}: Ctrl-C left {mine}"
             assert len(leftovers(out)) <= 1  # at most the last kill -9's, which this run removes if it got going
             # 130 from our handler (or from typer, silently, while it parses the arguments); -SIGINT
@@ -510,11 +413,12 @@ def test_convert_survives_random_kills_and_interrupts(tmp_path: Path) -> None:
     rerun that completes and removes the work folders the killed runs left."""
     for module in ("torch", "transformers", "sentencepiece"):
         pytest.importorskip(module)
-    from hfmodels import write_hf_model
+    from helpers.hfmodels import write_hf_model
 
-    from rys_gguf.convert import cache_root, fetch_converter
+    from rys_gguf.convert.converter import fetch_converter
+    from rys_gguf.files import cache_dir
 
-    fetch_converter(cache_dir=cache_root())  # once, outside the timed runs
+    fetch_converter(cache_dir=cache_dir())  # once, outside the timed runs
     hf = tmp_path / "hf-llama"
     write_hf_model(hf, "llama")
     cmd = [sys.executable, "-m", "rys_gguf", "convert", str(hf)]
@@ -536,7 +440,7 @@ def test_convert_survives_random_kills_and_interrupts(tmp_path: Path) -> None:
         assert not dst.exists() or dst.read_bytes() == expected, f"interrupt {k}: DST is half-written"
         assert wait_gone(str(hf)) == [], f"interrupt {k}: the converter outlived convert"
         if sig == signal.SIGINT:
-            assert not [p for p in out.iterdir() if f".{proc.pid}." in p.name], f"interrupt {k}: Ctrl-C left files"
+            assert not [p for p in out.iterdir() if str(proc.pid) in p.name], f"interrupt {k}: Ctrl-C left files"
             assert proc.returncode in (0, 130, -signal.SIGINT), err.decode()
         dst.unlink(missing_ok=True)
     subprocess.run([*cmd, str(dst), *opts], check=True, capture_output=True)

@@ -32,15 +32,20 @@ from types import FrameType
 from typing import Any
 
 import pytest
+from helpers.tinymodels import TinySpec, write_tiny_model
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tinymodels import TinySpec, write_tiny_model
 
+from rys_gguf.builder.inspect import describe_model
+from rys_gguf.builder.layout import BuildOptions, layout_for_plan
+from rys_gguf.builder.model import model_constraints
 from rys_gguf.cli.build import format_inspect
 from rys_gguf.errors import RysError
-from rys_gguf.gguffile import _SCALAR_FMT, MAGIC, GGUFFile, GGUFModel, ValueType, encode_kv
+from rys_gguf.gguffile.reader import GGUFFile, GGUFModel
+from rys_gguf.gguffile.spec import MAGIC, ValueType
+from rys_gguf.gguffile.spec import SCALAR_FORMATS as _SCALAR_FMT
+from rys_gguf.gguffile.writer import encode_kv
 from rys_gguf.plan import parse_plan
-from rys_gguf.rewrite import BuildOptions, describe_model, layout_for_plan, model_constraints
 
 MEMORY_BOUND = 64 << 20
 TIME_BOUND_S = 5

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from rys_gguf.errors import ScanError
-from rys_gguf.sweepdir import append_row, merge_sweeps, read_rows, read_skipped, read_sweep
+from rys_gguf.scan.sweepdir import append_row, merge_sweeps, read_rows, read_skipped, read_sweep
 
 
 def meta(fingerprint: str = "f1", probe_hash: str = "p1", **extra: Any) -> dict[str, Any]:

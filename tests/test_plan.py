@@ -10,7 +10,7 @@ from rys_gguf.plan import block_grid, expand_blocks, parse_plan
     ("spec", "n", "path"),
     [
         ("2,7", 9, [0, 1, 2, 3, 4, 5, 6, 2, 3, 4, 5, 6, 7, 8]),  # the original author's example
-        ("3,6;4,6", 8, [0, 1, 2, 3, 4, 5, 3, 4, 5, 4, 5, 6, 7]),  # DESIGN.md's multi-block example
+        ("3,6;4,6", 8, [0, 1, 2, 3, 4, 5, 3, 4, 5, 4, 5, 6, 7]),  # the grammar's multi-block example
         ("0,0", 4, [0, 1, 2, 3]),
         ("0,4", 4, [0, 1, 2, 3, 0, 1, 2, 3]),  # the whole stack twice
         ("3,4", 4, [0, 1, 2, 3, 3]),

@@ -62,7 +62,8 @@ def test_embedded_references_match_the_v2_file() -> None:
     assert eqbench_mod.sha256_of(SHARED_V2.read_bytes()) == SHA256
 
 
-# s(d) from the notes (§2.4): s(1)=0.173, s(2)=0.541, s(3)=1.505, s(4)=3.25, s(5)=4.995, s(6)=6.
+# EQ-Bench v2's penalty s(d) = 6.5 / (1 + e^(-1.2 (d - 4))) for 0 < d <= 5, else d, worked by hand:
+# s(1)=0.173, s(2)=0.541, s(3)=1.505, s(4)=3.25, s(5)=4.995, s(6)=6.
 @pytest.mark.parametrize(
     ("d", "s"),
     [(0, 0.0), (1, 0.173), (2, 0.541), (3, 1.505), (4, 3.25), (5, 4.995), (6, 6.0), (10, 10.0)],

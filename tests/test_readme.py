@@ -42,6 +42,23 @@ def test_support_table_matches_rules() -> None:
     assert section("archs").strip() == support_table().strip()
 
 
+def test_file_map_lists_every_module() -> None:
+    text = README.read_text()
+    files = text[text.index("\n## Files") : text.index("\n## Development")]
+    package = README.parent / "rys_gguf"
+    missing = [
+        str(p.relative_to(package))
+        for p in package.rglob("*.py")
+        if p.name not in ("__init__.py", "__main__.py") and p.name not in files
+    ]
+    missing += [
+        f"{d.name}/"
+        for d in package.iterdir()
+        if d.is_dir() and (d / "__init__.py").exists() and f"{d.name}/" not in files
+    ]
+    assert missing == []
+
+
 def test_two_commands_on_top() -> None:
     head = README.read_text().split("\n## ", 1)[0]
     assert "make demo" in head and "make test" in head

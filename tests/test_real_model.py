@@ -10,8 +10,8 @@ from gguf import GGUFReader
 from typer.testing import CliRunner
 
 from rys_gguf.cli import app
-from rys_gguf.demo_model import GEMMA_SHA256, sha256_file
-from rys_gguf.gguffile import GGUFModel
+from rys_gguf.demo.models import GEMMA_SHA256, sha256_file
+from rys_gguf.gguffile.reader import GGUFModel
 
 pytestmark = pytest.mark.slow
 TEXT = "The capital of France is Paris. " * 6  # longer than nothing, shorter than the window

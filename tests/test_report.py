@@ -12,11 +12,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rys_gguf import heatmap
 from rys_gguf.errors import ProbeError, ScanError
-from rys_gguf.ranking import ConfigScore, paired_bootstrap, rank_scores, summarize, zscores
-from rys_gguf.report import build_command, format_table, output_name, write_report
-from rys_gguf.sweepdir import read_sweep
+from rys_gguf.report import cells, png, terminal
+from rys_gguf.report.ranking import ConfigScore, paired_bootstrap, rank_scores, summarize, zscores
+from rys_gguf.report.tables import build_command, format_table, output_name
+from rys_gguf.report.write import write_report
+from rys_gguf.scan.sweepdir import read_sweep
 
 N_LAYERS = 8
 FAILED = {"1,4": "worker died: SIGSEGV", "5,8": "timeout after 600 s"}
@@ -259,7 +260,7 @@ def test_format_table_and_terminal_map(tmp_path: Path) -> None:
     assert "FAIL  1,4" in table and "worker died: SIGSEGV" in table
     assert "skipped 2" in table
 
-    plain = heatmap.terminal_heatmap(summary, "math", color="none")
+    plain = terminal.terminal_heatmap(summary, "math", color="none")
     assert "\x1b[" not in plain
     grid_lines = [x for x in plain.splitlines() if re.match(r"\s+\d+ ", x)]
     assert len(grid_lines) == N_LAYERS + 1
@@ -269,23 +270,23 @@ def test_format_table_and_terminal_map(tmp_path: Path) -> None:
     best = summary.ranked[0].block
     assert best is not None and grid_lines[best[0]][5 + 2 * best[1] :][:2] == "**"
 
-    color = heatmap.terminal_heatmap(summary, "z", color="truecolor")
+    color = terminal.terminal_heatmap(summary, "z", color="truecolor")
     assert "\x1b[48;2;" in color and "balanced z" in color
-    assert "\x1b[48;5;" in heatmap.terminal_heatmap(summary, "eq", color="256")
+    assert "\x1b[48;5;" in terminal.terminal_heatmap(summary, "eq", color="256")
 
 
 def test_grid_never_draws_failed_as_zero(tmp_path: Path) -> None:
     make_sweep(tmp_path)
     summary = write_report(tmp_path, png=False)
-    grid = heatmap.build_grid(summary, "z")
+    grid = cells.build_grid(summary, "z")
     assert grid.n == N_LAYERS + 1
     assert grid.states[1][4] == "failed" and grid.values[1][4] is None
     assert grid.states[2][3] == "skipped" and grid.values[2][3] is None
     assert grid.states[4][2] == ""  # i >= j: no such config
     top = max(abs(v) for r in grid.values for v in r if v is not None)
     assert grid.limit == pytest.approx(top)
-    assert heatmap.diverging(grid.limit, grid.limit) == (0x67, 0x00, 0x1F)  # red = better
-    assert heatmap.diverging(-grid.limit, grid.limit) == (0x05, 0x30, 0x61)  # blue = worse
+    assert cells.diverging(grid.limit, grid.limit) == (0x67, 0x00, 0x1F)  # red = better
+    assert cells.diverging(-grid.limit, grid.limit) == (0x05, 0x30, 0x61)  # blue = worse
 
 
 def test_color_mode(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -296,11 +297,11 @@ def test_color_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.setenv("TERM", "xterm")
     monkeypatch.setenv("COLORTERM", "truecolor")
-    assert heatmap.color_mode(Tty()) == "truecolor"  # type: ignore[arg-type]
+    assert terminal.color_mode(Tty()) == "truecolor"  # type: ignore[arg-type]
     monkeypatch.delenv("COLORTERM")
-    assert heatmap.color_mode(Tty()) == "256"  # type: ignore[arg-type]
+    assert terminal.color_mode(Tty()) == "256"  # type: ignore[arg-type]
     monkeypatch.setenv("NO_COLOR", "1")
-    assert heatmap.color_mode(Tty()) == "none"  # type: ignore[arg-type]
+    assert terminal.color_mode(Tty()) == "none"  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- CLI
@@ -337,9 +338,9 @@ def test_sweep_with_only_the_baseline(tmp_path: Path) -> None:
     summary = write_report(tmp_path, png=False)
     assert summary.ranked == () and summary.best is None and summary.model_name == "x"
     assert "build the best" not in format_table(summary)
-    text = heatmap.terminal_heatmap(summary, "z", color="none")
+    text = terminal.terminal_heatmap(summary, "z", color="none")
     assert text.count(". ") >= 10  # every other cell: not scanned yet
-    heatmap.draw_png(summary, "math", tmp_path / "one.png")
+    png.draw_png(summary, "math", tmp_path / "one.png")
     from matplotlib.image import imread
 
     assert imread(tmp_path / "one.png").shape[2] == 4

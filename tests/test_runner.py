@@ -15,7 +15,11 @@ import numpy as np
 import pytest
 
 from rys_gguf.errors import RysError, ScanError
-from rys_gguf.runner import THINK_SEED, LoadedModel, RuntimeOptions, open_model, render_prompt
+from rys_gguf.llama.chat import THINK_SEED, render_prompt
+from rys_gguf.llama.model import LoadedModel, open_model
+from rys_gguf.llama.options import RuntimeOptions
+
+pytestmark = pytest.mark.llama  # the runner is llama.cpp
 
 # Gemma 3's chat template (HF tokenizer_config.json), text-only branch: a system message is
 # folded into the first user turn by the template itself.
@@ -92,7 +96,7 @@ def test_runtime_options_round_trip_and_validate() -> None:
 
 
 def test_waves_respect_n_seq_max_and_a_fixed_context() -> None:
-    from rys_gguf.engine import group_waves
+    from rys_gguf.llama.batching import group_waves
 
     assert group_waves([10] * 5, n_seq_max=2) == [[0, 1], [2, 3], [4]]
     assert group_waves([10, 300, 10], n_seq_max=64, n_ctx=1024) == [[0, 1], [2]]

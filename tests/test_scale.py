@@ -10,34 +10,27 @@ plan is checked against the cache's real peak on a full sweep with a stand-in wo
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from brokenfiles import write_synthetic
-from test_faults import FAKE_WORKER
+from helpers.brokenfiles import write_synthetic
+from helpers.sweeps import SCAN_ARGS as FAST
 from typer.testing import CliRunner
 
-import rys_gguf.cli.scan as cli_scan
-import rys_gguf.scan as scan
+import rys_gguf.files as files
 from rys_gguf.cli import app
-from rys_gguf.gguffile import GGUFModel
-from rys_gguf.scan import GridSpec, ScanOptions, plan_sweep, run_scan
-from rys_gguf.shardcache import ShardCache, cache_need
+from rys_gguf.gguffile.reader import GGUFModel
+from rys_gguf.scan.grid import GridSpec, plan_sweep
+from rys_gguf.scan.layercache import ShardCache, cache_need
+from rys_gguf.scan.options import ScanOptions
+from rys_gguf.scan.sweep import run_scan
 
-FAST = ["--min-parse-rate", "0", "--n-eq", "2", "-q"]
 
-
-@pytest.fixture
-def fake_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    worker = tmp_path / "fake_worker.py"
-    worker.write_text(FAKE_WORKER)
+@pytest.fixture(autouse=True)
+def no_delay(fake_worker: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every scan here runs the stand-in worker at full speed."""
     monkeypatch.setenv("RYS_FAKE_DELAY", "0")
-    monkeypatch.setattr(
-        cli_scan, "ScanOptions", lambda **kw: ScanOptions(worker_cmd=(sys.executable, str(worker)), **kw)
-    )
-    return worker
 
 
 # -- llama.cpp's 512-layer limit ----------------------------------------------------------
@@ -59,7 +52,7 @@ def test_paths_longer_than_512_layers_are_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "x.gguf").exists()
 
 
-def test_scan_skips_paths_past_512_layers(tmp_path: Path, fake_worker: Path) -> None:
+def test_scan_skips_paths_past_512_layers(tmp_path: Path) -> None:
     src = write_synthetic(tmp_path / "deep.gguf", n_layers=300, n_floats=32)
     configs = tmp_path / "configs.txt"
     configs.write_text("88,300\n87,300\n")
@@ -102,12 +95,7 @@ def test_cache_plan_matches_the_real_peak(tmp_path: Path, monkeypatch: pytest.Mo
         return first
 
     monkeypatch.setattr(ShardCache, "assemble", measured)
-    worker = tmp_path / "fake_worker.py"
-    worker.write_text(FAKE_WORKER)
-    monkeypatch.setenv("RYS_FAKE_DELAY", "0")
-    options = ScanOptions(
-        worker_cmd=(sys.executable, str(worker)), min_parse_rate=0.0, gpus=tuple(range(n_slots)) if n_slots > 1 else ()
-    )
+    options = ScanOptions(min_parse_rate=0.0, gpus=tuple(range(n_slots)) if n_slots > 1 else ())
     with GGUFModel(src) as model:
         plans = plan_sweep(model, GridSpec()).configs
         need = cache_need(model, plans, n_slots)
@@ -118,13 +106,11 @@ def test_cache_plan_matches_the_real_peak(tmp_path: Path, monkeypatch: pytest.Mo
     assert peak["bytes"] <= need.n_bytes <= 1.1 * peak["bytes"] + (64 << 10), (peak["bytes"], need)
 
 
-def test_deep_full_triangle_refused_when_the_disk_is_small(
-    tmp_path: Path, fake_worker: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_deep_full_triangle_refused_when_the_disk_is_small(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     src = write_synthetic(tmp_path / "deep64.gguf", n_layers=64, n_floats=1 << 14)  # 8 MB
     n_model = src.stat().st_size
     free = int(1.5 * n_model)
-    monkeypatch.setattr(scan.shutil, "disk_usage", lambda p: SimpleNamespace(total=free, used=0, free=free))
+    monkeypatch.setattr(files.shutil, "disk_usage", lambda p: SimpleNamespace(total=free, used=0, free=free))
     with GGUFModel(src) as model:
         plans = plan_sweep(model, GridSpec()).configs
         need = cache_need(model, plans)

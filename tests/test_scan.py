@@ -13,28 +13,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tinymodels import TinySpec, tiny_logits, write_tiny_model
+from helpers.sweeps import FAST, RECORDING_WORKER, rows_of
+from helpers.tinymodels import TinySpec, tiny_logits, write_tiny_model
 from typer.testing import CliRunner
 
+from rys_gguf.builder.job import build
 from rys_gguf.cli import app
 from rys_gguf.errors import ProbeError, ScanError
-from rys_gguf.gguffile import GGUFModel
+from rys_gguf.gguffile.reader import GGUFModel
 from rys_gguf.plan import parse_plan
-from rys_gguf.rewrite import build
-from rys_gguf.runner import RuntimeOptions
-from rys_gguf.scan import GridSpec, ProbeSpec, ScanOptions, locked, run_scan
-from rys_gguf.shardcache import ShardCache
+from rys_gguf.probes import ProbeSpec
+from rys_gguf.scan.grid import GridSpec
+from rys_gguf.scan.layercache import ShardCache
+from rys_gguf.scan.sweep import locked, run_scan
 
-# Tiny random models answer nonsense: no parse-rate floor, few short probes.
-FAST = ScanOptions(
-    runtime=RuntimeOptions(n_threads=1),
-    probes=ProbeSpec(math="search", eq="builtin", n_eq=2),
-    min_parse_rate=0.0,
-)
-
-
-def rows_of(out: Path) -> list[dict]:
-    return [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+pytestmark = pytest.mark.llama  # the scans run the real worker
 
 
 @pytest.mark.parametrize(
@@ -149,7 +142,7 @@ if job["config"] == "1,2":
     os.abort()
 if job["config"] == "0,2":
     time.sleep(600)
-from rys_gguf.worker import main
+from rys_gguf.scan.worker import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -167,11 +160,16 @@ def test_crashing_and_hanging_workers_are_recorded(tmp_path: Path) -> None:
     assert rows["0,1"]["status"] == "ok" and rows["0,1"]["math"] is not None
 
 
-def test_two_workers_share_one_queue(tmp_path: Path) -> None:
+def test_two_workers_share_one_queue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     src = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=3))
-    run_scan(src, tmp_path / "s", replace(FAST, gpus=(0, 1)))
+    recorder, log = tmp_path / "recorder.py", tmp_path / "slots.log"
+    recorder.write_text(RECORDING_WORKER)
+    monkeypatch.setenv("RYS_FAKE_LOG", str(log))
+    run_scan(src, tmp_path / "s", replace(FAST, gpus=(0, 1), worker_cmd=(sys.executable, str(recorder))))
     configs = [r["config"] for r in rows_of(tmp_path / "s")]
     assert len(configs) == 7 and len(set(configs)) == 7
+    slots = log.read_text().split()
+    assert len(slots) == 7 and set(slots) == {"0", "1"}  # both workers ran configs, each pinned to its GPU
 
 
 def test_baseline_parse_rate_floor(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from rys_gguf.errors import ScanError
 from rys_gguf.plan import block_grid, parse_plan
-from rys_gguf.shard import assign_shards, parse_shard, shard_slice
+from rys_gguf.scan.shard import assign_shards, parse_shard, shard_slice
 
 
 def grid(n_layers: int) -> list[str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from gguf import GGUFReader, GGUFValue, GGUFValueType
-from tinymodels import (
+from helpers.tinymodels import (
     ARCHS,
     SWA_PATTERN_KEY,
     PerLayer,
@@ -17,6 +17,8 @@ from tinymodels import (
     tiny_logits,
     write_tiny_model,
 )
+
+pytestmark = pytest.mark.llama  # the oracle models are checked in llama.cpp
 
 DUPLICATED = [0, 1, 2, 3, 2, 3, 4, 5]  # block 2..3 runs twice
 

@@ -7,12 +7,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from test_scan import FAST
-from tinymodels import TinySpec, write_tiny_model
+from helpers.sweeps import FAST
+from helpers.tinymodels import TinySpec, write_tiny_model
 
 from rys_gguf.errors import ProbeError
-from rys_gguf.scan import run_scan
-from rys_gguf.validate import run_validation, validation_probes
+from rys_gguf.prove.validate import run_validation, validation_probes
+from rys_gguf.scan.sweep import run_scan
+
+pytestmark = pytest.mark.llama  # validation scans with the real worker
 
 
 def test_validation_adds_intervals_to_the_report(tmp_path: Path) -> None:
@@ -31,7 +33,7 @@ def test_validation_adds_intervals_to_the_report(tmp_path: Path) -> None:
 
 
 def test_offline_falls_back_to_builtin_eq(monkeypatch: pytest.MonkeyPatch) -> None:
-    import rys_gguf.validate as v
+    import rys_gguf.prove.validate as v
 
     def offline(**kw: object) -> None:
         if kw.get("eq") == "eqbench-v2":

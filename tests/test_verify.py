@@ -9,22 +9,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tinymodels import TinySpec, write_tiny_model
+from helpers.tinymodels import TinySpec, write_tiny_model
 from typer.testing import CliRunner
 
-from rys_gguf import verify
+from rys_gguf.builder.job import build
 from rys_gguf.cli import app
 from rys_gguf.errors import RysError
-from rys_gguf.gguffile import GGUFFile, GGUFModel
-from rys_gguf.rewrite import build
-from rys_gguf.runner import RuntimeOptions
-from rys_gguf.verify import (
-    MAX_MEAN_KL,
-    MIN_TOP1,
-    compare_distributions,
-    judge_distributions,
-    verify_model,
-)
+from rys_gguf.gguffile.reader import GGUFFile, GGUFModel
+from rys_gguf.llama.options import RuntimeOptions
+from rys_gguf.ship import verify
+from rys_gguf.ship.verify import MAX_MEAN_KL, MIN_TOP1, compare_distributions, judge_distributions, verify_model
+
+pytestmark = pytest.mark.llama  # verify loads both models
 
 CPU = RuntimeOptions(n_gpu_layers=0, n_threads=1)
 SHORT = "The quick brown fox jumps over the lazy dog."

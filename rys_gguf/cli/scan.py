@@ -1,55 +1,54 @@
-"""``rys-gguf scan``: sweep configs, probe them, rank them."""
+"""``rys-gguf scan`` (sweep configs, probe them, rank them) and ``rys-gguf merge`` (join sweeps)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..errors import RysError
-from ..heatmap import terminal_heatmap
-from ..report import build_command, format_table, write_report
-from ..rewrite import BuildOptions
-from ..runner import RuntimeOptions
-from ..scan import GridSpec, ProbeSpec, ScanEvent, ScanOptions, run_scan
-from ..shard import parse_shard
-from . import LazyBar, command
+from .options import (
+    FlashAttn,
+    MainGpu,
+    NCtx,
+    NGpu,
+    NoPng,
+    NoThink,
+    Quiet,
+    SplitMode,
+    SwaPattern,
+    TensorSplit,
+    Threads,
+    Top,
+    parse_floats,
+    parse_range,
+)
+from .progress import LazyBar
+from .report import Metric, MetricOpt, show
+
+if TYPE_CHECKING:
+    from ..llama.options import RuntimeOptions
 
 
-def parse_floats(text: str | None, option: str) -> tuple[float, ...] | None:
-    if not text:
-        return None
-    try:
-        return tuple(float(x) for x in text.split(","))
-    except ValueError:
-        raise RysError(f"{option} {text!r}: expected numbers separated by commas, e.g. 1,1") from None
+def runtime_options(
+    n_gpu_layers: int,
+    split_mode: str,
+    tensor_split: str | None,
+    main_gpu: int,
+    threads: int | None,
+    flash_attn: bool,
+    n_ctx: int = 0,
+    no_think: bool = False,
+) -> RuntimeOptions:
+    """The llama.cpp runtime options from their command-line values."""
+    from ..llama.options import RuntimeOptions
+
+    return RuntimeOptions(
+        n_gpu_layers=n_gpu_layers, split_mode=split_mode, tensor_split=parse_floats(tensor_split, "--tensor-split"),
+        main_gpu=main_gpu, n_ctx=n_ctx, n_threads=threads, flash_attn=flash_attn, no_think=no_think,
+    )  # fmt: skip
 
 
-def parse_range(text: str | None) -> tuple[int, int] | None:
-    if not text:
-        return None
-    a, sep, b = text.partition(":")
-    if not sep or not a.isdigit() or not b.isdigit() or int(a) >= int(b):
-        raise RysError(f"--start {text!r}: expected a:b with a < b (block starts a <= i < b)")
-    return int(a), int(b)
-
-
-NGpu = Annotated[int, typer.Option("--n-gpu-layers", "-ngl", help="Layers to offload to the GPU(s); -1 = all.")]
-SplitMode = Annotated[str, typer.Option("--split-mode", help="How to spread one model over GPUs: none, layer or row.")]
-TensorSplit = Annotated[
-    str | None, typer.Option("--tensor-split", help="Share of the model per GPU, e.g. 1,1 for two equal GPUs.")
-]
-MainGpu = Annotated[int, typer.Option("--main-gpu", help="GPU for the model (split-mode none) or scratch results.")]
-NCtx = Annotated[int, typer.Option("--n-ctx", help="Context size; 0 sizes it for all probe prompts at once.")]
-Threads = Annotated[int | None, typer.Option("--threads", help="CPU threads (default: llama.cpp's choice).")]
-FlashAttn = Annotated[bool, typer.Option("--flash-attn", help="Use flash attention.")]
-NoThink = Annotated[
-    bool, typer.Option("--no-think", help="Thinking models: '/no_think' and a closed think block before each answer.")
-]
-
-
-@command("scan")
 def scan_command(
     model: Annotated[Path, typer.Argument(help="The GGUF to scan (or the first shard of a split model).")],
     out: Annotated[
@@ -91,25 +90,28 @@ def scan_command(
         float | None,
         typer.Option("--config-timeout", help="Seconds before a config's worker is killed and recorded as failed."),
     ] = None,
-    write_swa_pattern: Annotated[
-        bool,
-        typer.Option(
-            "--write-swa-pattern", help="Sliding-window families: allow every block size (new llama.cpp only)."
-        ),
-    ] = False,
+    write_swa_pattern: SwaPattern = False,
     min_parse_rate: Annotated[
         float, typer.Option("--min-parse-rate", help="Stop when the baseline parses fewer answers than this share.")
     ] = 0.5,
-    top: Annotated[int, typer.Option("--top", help="Rows in the final table.")] = 10,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    top: Top = 10,
+    quiet: Quiet = False,
 ) -> None:
     """Sweep RYS configs of MODEL with the math and EQ probes; resumable, ranked, with heatmaps."""
+    from ..builder.layout import BuildOptions
+    from ..probes import ProbeSpec
+    from ..report.tables import build_command, format_table
+    from ..report.terminal import terminal_heatmap
+    from ..report.write import write_report
+    from ..scan.grid import GridSpec
+    from ..scan.options import ScanOptions
+    from ..scan.pool import ScanEvent
+    from ..scan.shard import parse_shard
+    from ..scan.sweep import run_scan
+
     gpu_ids = tuple(int(g) for g in parse_floats(gpus, "--gpus") or ())
     options = ScanOptions(
-        runtime=RuntimeOptions(
-            n_gpu_layers=n_gpu_layers, split_mode=split_mode, tensor_split=parse_floats(tensor_split, "--tensor-split"),
-            main_gpu=main_gpu, n_ctx=n_ctx, n_threads=threads, flash_attn=flash_attn, no_think=no_think,
-        ),
+        runtime=runtime_options(n_gpu_layers, split_mode, tensor_split, main_gpu, threads, flash_attn, n_ctx, no_think),
         probes=ProbeSpec(math=math, eq=eq_set, eq_scorer=eq_scorer, seed=seed, n_eq=n_eq),
         grid=GridSpec(
             min_block=min_block, max_block=max_block, starts=parse_range(start), configs_file=configs,
@@ -127,7 +129,7 @@ def scan_command(
             bar.update(1, total=event.total)
             row = event.row
             if row["status"] != "ok":
-                bar.write(f"{row['config']}: failed: {row['reason']}")
+                bar.write(f"{row['config']}: failed: {row.get('reason')}")
 
         result = run_scan(model, out, options, on_event)
     summary = write_report(out, top=top)
@@ -145,3 +147,26 @@ def scan_command(
                 f"note: no config beat the baseline (the best changes math+EQ by {best.d_sum or 0.0:+.3f}); "
                 "RYS often does not help small models"
             )
+
+
+def merge_command(
+    out: Annotated[Path, typer.Argument(metavar="OUT", help="Folder for the merged sweep.")],
+    dirs: Annotated[list[Path], typer.Argument(metavar="DIR...", help="Sweep folders (e.g. one per shard).")],
+    metric: MetricOpt = Metric.z,
+    top: Top = 10,
+    no_png: NoPng = False,
+    no_report: Annotated[bool, typer.Option("--no-report", help="Only merge the rows.")] = False,
+) -> None:
+    """Join sweeps of one model and probe set (one row per config: ok over failed, then latest)."""
+    from ..report.write import write_report
+    from ..scan.sweepdir import merge_sweeps
+
+    result = merge_sweeps(out, dirs)
+    for warning in result.warnings:
+        typer.echo(f"rys-gguf: warning: {warning}", err=True)
+    typer.echo(
+        f"merged {result.n_rows_read} rows from {result.n_sweeps} sweeps into {out}: "
+        f"{result.n_configs} configs, {result.n_skipped} skipped by architecture rules"
+    )
+    if not no_report:
+        show(write_report(out, metric.value, top, png=not no_png), top)

@@ -24,12 +24,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from rys_gguf.errors import ProbeError
-from rys_gguf.probes import eq as _eq
-from rys_gguf.probes import math as _math
-from rys_gguf.probes.eqbench import SHA256 as EQBENCH_V2_SHA256
-from rys_gguf.probes.eqbench import fetch_eqbench_v2
-from rys_gguf.probes.thinking import strip_think
+from ..errors import ProbeError
+from . import eq as _eq
+from . import math as _math
+from .eqbench import SHA256 as EQBENCH_V2_SHA256
+from .eqbench import fetch_eqbench_v2
+from .thinking import strip_think
 
 __all__ = [
     "EQ_SCORERS",
@@ -38,6 +38,7 @@ __all__ = [
     "ProbeItem",
     "ProbeScores",
     "ProbeSet",
+    "ProbeSpec",
     "fetch_eqbench_v2",
     "load_probe_set",
     "strip_think",
@@ -48,6 +49,17 @@ SCORING_VERSION = 1
 EQ_SCORERS = ("eqbench-v2", "ng")
 MATH_MAX_TOKENS = 64  # the original scanner's math budget
 EQ_MAX_TOKENS = 80  # EQ-Bench v2.1 first-pass answers (lm-eval uses 80 too)
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeSpec:
+    """Which probe sets to use: the arguments of `load_probe_set`, as a value."""
+
+    math: str = "search"
+    eq: str = "builtin"
+    eq_scorer: str = "eqbench-v2"
+    seed: int = 0
+    n_eq: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,8 +239,7 @@ def load_probe_set(
         eq_scorer: "eqbench-v2" (official v2 formula) or "ng" (the original scanner's).
         seed: seed of the generated math questions.
         n_eq: keep only the first n EQ items.
-        cache_dir: where the EQ-Bench v2 file is cached (default $RYS_CACHE_DIR or
-            ~/.cache/rys-gguf).
+        cache_dir: where the EQ-Bench v2 file is cached (default: ``files.cache_dir()``).
 
     Raises:
         ProbeError: unknown set names, unreadable or malformed EQ files, a failed download.

@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rys_gguf.errors import ProbeError
-from rys_gguf.probes.thinking import strip_think
+from ..errors import ProbeError
+from .thinking import strip_think
 
 N_EMOTIONS = 4
 _EMOTION_NAME = re.compile(r"\w+")

@@ -1,7 +1,7 @@
 """Fetch the EQ-Bench v2 question file (171 items, MIT, Samuel J. Paech) into a local cache.
 
 The file is downloaded once from the EQ-Bench GitHub repository with urllib, checked against a
-pinned sha256 and written atomically to `$RYS_CACHE_DIR` (default `~/.cache/rys-gguf`). This
+pinned sha256 and written atomically to the cache folder (`files.cache_dir`). This
 project does not ship the file. Left out: proxies and retries beyond urllib's defaults, other
 EQ-Bench files (v1, translations) and mirrors.
 """
@@ -10,25 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from rys_gguf.errors import ProbeError
+from ..errors import OutputError, ProbeError
+from ..files import cache_dir, write_atomic
 
 URL = "https://raw.githubusercontent.com/EQ-bench/EQ-Bench/main/data/eq_bench_v2_questions_171.json"
 SHA256 = "b4e9bf11df7e88bc12381efab18565f8b0ff0d4743fe8708c4482df91c4e617a"
 FILENAME = "eq_bench_v2_questions_171.json"
 _MAX_BYTES = 8 << 20  # the real file is 393,286 bytes
 _LOCAL_HINT = f"download {URL} yourself and pass its path as the EQ set (--eq-set PATH)"
-
-
-def default_cache_dir() -> Path:
-    """Return $RYS_CACHE_DIR, or ~/.cache/rys-gguf when it is unset."""
-    env = os.environ.get("RYS_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "rys-gguf"
 
 
 def sha256_of(data: bytes) -> str:
@@ -48,29 +41,9 @@ def _download(url: str, timeout_s: float) -> bytes:
     return data
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    except OSError as exc:
-        raise ProbeError(
-            f"cannot write to cache folder {path.parent} ({exc.strerror}); set RYS_CACHE_DIR to a writable folder"
-        ) from None
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise ProbeError(f"cannot write {path} ({exc.strerror}); set RYS_CACHE_DIR to a writable folder") from None
-
-
-def fetch_eqbench_v2(cache_dir: Path | None = None, *, url: str = URL, timeout_s: float = 60.0) -> Path:
+def fetch_eqbench_v2(folder: Path | None = None, *, url: str = URL, timeout_s: float = 60.0) -> Path:
     """Return the cached, hash-checked v2 question file, downloading it when needed."""
-    path = (cache_dir if cache_dir is not None else default_cache_dir()) / FILENAME
+    path = (folder if folder is not None else cache_dir()) / FILENAME
     if path.is_file():
         with contextlib.suppress(OSError):
             if sha256_of(path.read_bytes()) == SHA256:
@@ -81,5 +54,11 @@ def fetch_eqbench_v2(cache_dir: Path | None = None, *, url: str = URL, timeout_s
         raise ProbeError(
             f"the EQ-Bench v2 file from {url} has sha256 {got[:16]}..., expected {SHA256[:16]}...; {_LOCAL_HINT}"
         )
-    _write_atomically(path, data)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write to cache folder {path.parent} ({exc.strerror}); set RYS_CACHE_DIR to a writable folder"
+        ) from None
+    write_atomic(path, data, fix="set RYS_CACHE_DIR to a writable folder")
     return path

@@ -30,8 +30,8 @@ import random
 import re
 from dataclasses import dataclass
 
-from rys_gguf.errors import ProbeError
-from rys_gguf.probes.thinking import strip_think
+from ..errors import ProbeError
+from .thinking import strip_think
 
 SYSTEM_PROMPT = (
     "You are an expert at mental arithmetic with an excellent feel for numbers. "

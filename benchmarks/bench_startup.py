@@ -1,0 +1,62 @@
+"""Start-up time of the CLI, measured side by side with a bare Python in one run.
+
+For ``rys-gguf --help`` and ``rys-gguf COMMAND --help`` of every command (parsing the command
+line is all a command does before its own work starts), prints the best of --repeat wall times
+and the ratio to ``python -c 'import json, argparse'`` (goal <= 4). ``--check`` exits 1 when a
+ratio misses the goal.
+
+    python benchmarks/bench_startup.py [--repeat 15] [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+GOAL = 4.0
+
+
+def best_time(cmd: list[str], repeat: int) -> float:
+    """The fastest of ``repeat`` runs: start-up cost without the machine's noise on top."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def commands() -> list[str]:
+    from typer.main import get_command
+
+    from rys_gguf.cli import app
+
+    return list(get_command(app).commands)  # type: ignore[attr-defined]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
+    args = ap.parse_args()
+    entry = Path(sys.executable).with_name("rys-gguf")
+    cli = [str(entry)] if entry.exists() else [shutil.which("rys-gguf") or "rys-gguf"]
+    bare = best_time([sys.executable, "-c", "import json, argparse"], args.repeat)
+    label = "python -c 'import json, argparse'"
+    print(f"{label:<34} {bare * 1000:7.1f} ms")
+    worst = 0.0
+    for name in ["", *commands()]:
+        cmd = [*cli, *([name] if name else []), "--help"]
+        t = best_time(cmd, args.repeat)
+        worst = max(worst, t / bare)
+        print(f"{'rys-gguf ' + (name + ' ' if name else '') + '--help':<34} {t * 1000:7.1f} ms  {t / bare:5.2f}x")
+    print(f"slowest start / bare Python        {worst:7.2f}x  (goal <= {GOAL:g})")
+    return 1 if args.check and worst > GOAL else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

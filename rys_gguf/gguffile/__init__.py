@@ -1,0 +1,3 @@
+"""The GGUF format: its spec as data (``spec``), a lazy bounds-checked reader (``reader``), a
+streaming writer (``writer``) and gguf-split shards (``split``).
+"""

@@ -1,0 +1,107 @@
+"""Run a GGUF model for the probes: chat-template prompts, batched greedy generation, logits.
+
+`open_model` loads a model (or the first shard of a split one) through llama-cpp-python with the
+user's runtime options and yields a `LoadedModel`: `render` turns a system/user pair into a
+prompt with the GGUF's chat template (``chat``), `generate` decodes all prompts of a config
+together as parallel sequences, greedy (``engine``), and `token_logits` gives per-position logits
+for oracle tests. The native library loads only when a model opens.
+Left out: sampling, multi-turn chats, streaming, and choosing GPUs per worker (the scan does that).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import LlamaError
+from .chat import render_prompt
+from .options import RuntimeOptions
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .engine import Engine
+
+
+class LoadedModel:
+    """A model opened by `open_model`: prompt rendering, batched greedy generation, logits."""
+
+    def __init__(self, engine: Engine, options: RuntimeOptions) -> None:
+        self._engine = engine
+        self._options = options
+        self.chat_template = engine.metadata("tokenizer.chat_template")
+        bos, eos = engine.bos_eos
+        self._bos_text = engine.token_text(bos)
+        self._eos_text = engine.token_text(eos)
+
+    @property
+    def n_layers(self) -> int:
+        """Number of transformer layers llama.cpp built."""
+        return self._engine.n_layers
+
+    @property
+    def n_vocab(self) -> int:
+        return self._engine.n_vocab
+
+    def render(self, system: str | None, user: str) -> str:
+        """The prompt for one user turn (chat template if the GGUF has one), with no_think."""
+        return render_prompt(
+            self.chat_template,
+            system,
+            user,
+            bos_token=self._bos_text,
+            eos_token=self._eos_text,
+            no_think=self._options.no_think,
+        )
+
+    def tokenize(self, text: str) -> list[int]:
+        """Tokens as generation sees them: special tokens parsed, BOS as the model wants."""
+        return self._engine.tokenize(text)
+
+    def generate(self, prompts: Sequence[str], max_tokens: Sequence[int], stop: Sequence[str] = ()) -> list[str]:
+        """Greedy completions, all prompts decoded together; each stops on EOG, stop or limit."""
+        _check_lengths(prompts, max_tokens)
+        return self._engine.generate([self.tokenize(p) for p in prompts], max_tokens, stop)
+
+    def generate_sequential(
+        self, prompts: Sequence[str], max_tokens: Sequence[int], stop: Sequence[str] = ()
+    ) -> list[str]:
+        """Greedy completions one prompt at a time via `Llama.create_completion` (a baseline)."""
+        _check_lengths(prompts, max_tokens)
+        return self._engine.generate_sequential(prompts, max_tokens, stop)
+
+    def token_logits(self, text: str) -> np.ndarray:
+        """Float32 logits [n_tokens, n_vocab] at every position of the tokenized text."""
+        return self._engine.token_logits(text)
+
+
+def _check_lengths(prompts: Sequence[str], max_tokens: Sequence[int]) -> None:
+    if len(prompts) != len(max_tokens):
+        raise ValueError(f"{len(prompts)} prompts but {len(max_tokens)} max_tokens")
+
+
+@contextmanager
+def open_model(path: str | Path, options: RuntimeOptions, n_seq_max: int = 64) -> Iterator[LoadedModel]:
+    """Load a GGUF (or the first shard of a split one) and free it on exit.
+
+    Args:
+        path: the model file; for a split model, shard 1 (the others are found by name).
+        options: GPU offload and split, context size, threads, flash attention, no_think.
+        n_seq_max: most prompts decoded together (at most 256); larger batches run in waves.
+
+    Raises:
+        LlamaError: the file is missing or llama.cpp cannot load it (one-line reason).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise LlamaError(f"{path}: no such model file; check the path")
+    n_seq_max = min(max(n_seq_max, 1), 256)  # llama.cpp's limit; more prompts run in waves
+    from .engine import Engine  # loads the native library
+
+    engine = Engine(path, options, n_seq_max)
+    try:
+        yield LoadedModel(engine, options)
+    finally:
+        engine.close()

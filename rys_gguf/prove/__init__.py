@@ -1,0 +1,5 @@
+"""The prove job: check that a scan's winners hold up beyond the small search probes.
+
+``validate`` re-scores the top configs and the baseline on the large probe sets, with paired
+bootstrap intervals.
+"""

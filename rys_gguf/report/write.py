@@ -1,0 +1,48 @@
+"""Write a sweep's report into its folder: ranking.csv, ranking.json, report.md, heatmap PNGs.
+
+``write_report(DIR)`` reads the sweep folder, ranks it (``ranking``), draws the PNGs (``png``,
+only when matplotlib is installed) and writes the files (``tables`` makes their text).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from ..errors import ProbeError, ScanError
+from ..files import write_atomic
+from ..scan.sweepdir import VALIDATION_FILE, read_rows, read_skipped, read_sweep
+from .ranking import ReportSummary, summarize, validate
+from .tables import report_markdown, to_csv, to_json
+
+REPORT_FILES = ("ranking.csv", "ranking.json", "report.md")
+FIX = "free some disk space, then rerun `rys-gguf report`"
+
+
+def write_report(dir: Path, metric: str = "z", top: int = 10, png: bool = True) -> ReportSummary:
+    """Rank the sweep in ``dir`` and write ranking.csv/json, report.md and the heatmap PNGs."""
+    directory, warnings = Path(dir), list[str]()
+    meta, rows = read_sweep(directory, warnings)
+    summary = summarize(meta, rows, read_skipped(directory), metric, directory)
+    if (directory / VALIDATION_FILE).exists():
+        try:
+            vrows = validate(summary, read_rows(directory / VALIDATION_FILE, warnings))
+            summary = replace(summary, validation=vrows)
+        except (ScanError, ProbeError) as e:  # a bad validation file must not cost the report
+            warnings.append(str(e))
+    images: list[Path] = []
+    if png:
+        from . import png as heatmaps  # matplotlib is an optional extra: import it only when drawing
+
+        if heatmaps.matplotlib_available():
+            images = heatmaps.write_heatmaps(summary, directory)
+        else:
+            warnings.append("no PNGs: matplotlib is missing; pip install 'rys-gguf[report]'")
+    csv_path, json_path, md_path = (directory / n for n in REPORT_FILES)
+    paths = (*images, csv_path, json_path, md_path)
+    summary = replace(summary, paths=paths, warnings=tuple(warnings))
+    write_atomic(csv_path, to_csv(summary), FIX)
+    write_atomic(json_path, json.dumps(to_json(summary), indent=2, ensure_ascii=False) + "\n", FIX)
+    write_atomic(md_path, report_markdown(summary, top, [p.name for p in images]), FIX)
+    return summary

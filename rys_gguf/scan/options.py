@@ -1,0 +1,24 @@
+"""Everything a sweep can be told, grouped: runtime, probes, grid, build rules, workers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..builder.layout import BuildOptions
+from ..llama.options import RuntimeOptions
+from ..probes import ProbeSpec
+from .grid import GridSpec
+
+
+@dataclass(frozen=True, slots=True)
+class ScanOptions:
+    runtime: RuntimeOptions = field(default_factory=RuntimeOptions)
+    probes: ProbeSpec = field(default_factory=ProbeSpec)
+    grid: GridSpec = field(default_factory=GridSpec)
+    build: BuildOptions = field(default_factory=BuildOptions)
+    gpus: tuple[int, ...] = ()  # one worker per GPU; () = one worker, devices as llama.cpp sees them
+    cache_dir: Path | None = None
+    config_timeout: float | None = None
+    min_parse_rate: float = 0.5
+    worker_cmd: tuple[str, ...] = ()  # () = $RYS_WORKER_CMD, else this Python's rys_gguf.scan.worker

@@ -1,0 +1,144 @@
+"""The brain scan: sweep layer configs, probe each in a worker process, keep every result.
+
+`run_scan` plans the configs (``grid``), takes the sweep folder's lock, records the sweep's
+identity (sweep.json: model fingerprint, probe-set hash), plans the layer cache against the free
+disk (``layercache``), then lets the worker pool (``pool``) measure what the folder does not
+hold yet, so rerunning the same command resumes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..errors import ScanError
+from ..files import try_lock
+from ..gguffile.reader import GGUFModel
+from ..gguffile.spec import NAME_KEY
+from ..probes import load_probe_set
+from ..version import __version__
+from .grid import plan_sweep
+from .layercache import CACHE_PREFIX, ShardCache, ensure_disk, remove_stale_caches
+from .options import ScanOptions
+from .pool import ScanEvent, WorkerPool, now
+from .sweepdir import (
+    BASELINE,
+    FORMAT,
+    RESULTS_FILE,
+    SKIPPED_FILE,
+    SWEEP_FILE,
+    SweepMeta,
+    drop_partial_line,
+    read_meta,
+    read_rows,
+    read_skipped,
+    write_json_atomic,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    n_run: int
+    n_failed: int
+    n_resumed: int
+    n_skipped: int
+    cache_bytes_written: int
+
+
+def fingerprint(model: GGUFModel) -> str:
+    """A quick identity: every shard's header plus 16 samples of its bytes (not all 40 GB)."""
+    h = hashlib.sha256(str(model.n_bytes).encode())
+    for f in model.files:
+        with open(f.path, "rb") as fh:
+            h.update(fh.read(f.header_size))
+            for k in range(16):
+                fh.seek(f.size * k // 16)
+                h.update(fh.read(1 << 16))
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def locked(out_dir: Path) -> Iterator[None]:
+    """Hold DIR/.lock so two scans never write the same folder."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock = try_lock(out_dir)
+    if lock is None:
+        raise ScanError(f"{out_dir}: another scan is running on this folder; wait for it or use another --out")
+    with lock:
+        yield
+
+
+def _check_identity(out_dir: Path, meta: SweepMeta) -> None:
+    if not (out_dir / SWEEP_FILE).exists():
+        if (out_dir / RESULTS_FILE).exists():
+            raise ScanError(f"{out_dir}: has {RESULTS_FILE} but no {SWEEP_FILE}; use an empty folder")
+        write_json_atomic(out_dir / SWEEP_FILE, meta)
+        return
+    old = read_meta(out_dir)
+    old_model, old_probes = old.get("model", {}), old.get("probe_set", {})
+    if old_model.get("fingerprint") != meta["model"]["fingerprint"]:
+        raise ScanError(f"{out_dir}: holds a sweep of another model ({old_model.get('path')}); use another --out")
+    if old_probes.get("hash") != meta["probe_set"]["hash"]:
+        raise ScanError(f"{out_dir}: holds a sweep with another probe set ({old_probes}); use another --out")
+
+
+def run_scan(
+    model_path: Path,
+    out_dir: Path,
+    options: ScanOptions = ScanOptions(),
+    on_event: Callable[[ScanEvent], None] | None = None,
+) -> ScanResult:
+    """Sweep configs of ``model_path`` into ``out_dir``, resuming what is already there.
+
+    Raises:
+        RysError: bad model, probe set or configs file; another sweep in ``out_dir``; a baseline
+            whose answers mostly cannot be parsed.
+    """
+    probes = load_probe_set(cache_dir=None, **asdict(options.probes))
+    with contextlib.ExitStack() as stack:
+        model = stack.enter_context(GGUFModel(model_path))
+        sweep = plan_sweep(model, options.grid, options.build)  # refuse a bad model before DIR is made
+        stack.enter_context(locked(out_dir))
+        name = model.get(NAME_KEY)
+        meta: SweepMeta = {
+            "format": FORMAT,
+            "tool_version": __version__,
+            "model": {
+                "path": str(Path(model_path).resolve()), "name": name if isinstance(name, str) else None,
+                "architecture": model.architecture, "n_layers": sweep.configs[0].n_layers,
+                "n_bytes": model.n_bytes, "fingerprint": fingerprint(model),
+            },
+            "probe_set": {"hash": probes.hash, **probes.description},  # type: ignore[typeddict-item]
+            "runtime": options.runtime.as_dict(),
+            "created": now(),
+        }  # fmt: skip
+        _check_identity(out_dir, meta)
+        skipped = {**read_skipped(out_dir), **sweep.skipped}
+        write_json_atomic(out_dir / SKIPPED_FILE, {"count": len(skipped), "configs": skipped})
+        drop_partial_line(out_dir / RESULTS_FILE)  # a kill -9 mid-append must not glue two rows together
+        done = {r["config"] for r in read_rows(out_dir / RESULTS_FILE) if r.get("status") in ("ok", "failed")}
+        todo = [p for p in sweep.configs if p.spec not in done]
+        base = Path(options.cache_dir) if options.cache_dir else out_dir
+        for folder in {out_dir, base}:  # caches that killed scans left behind
+            remove_stale_caches(folder)
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+            ensure_disk(model, base, todo, len(options.gpus) or 1, options.build)
+            root = Path(tempfile.mkdtemp(prefix=CACHE_PREFIX, dir=base))
+        except OSError as e:  # read-only, a file in the way, no permission
+            raise ScanError(
+                f"{base}: cannot hold the shard cache ({e.strerror or e}); pick another --cache-dir"
+            ) from None
+        cache = ShardCache(model, root, options.build)
+        try:
+            pool = WorkerPool(cache, out_dir, options, meta, len(todo), on_event)
+            pool.run(todo, baseline_pending=BASELINE not in done)
+        finally:
+            cache.remove()
+        return ScanResult(
+            pool.n_run, pool.n_failed, len(sweep.configs) - len(todo), len(sweep.skipped), cache.n_bytes_written
+        )

@@ -1,0 +1,301 @@
+"""The sweep folder: read, append to and merge it (sweep.json + results.jsonl + skipped.json).
+
+The folder format is the contract between scan, report, merge and validate, typed here once:
+sweep.json (`SweepMeta`) holds the sweep's identity (model fingerprint, probe-set hash),
+results.jsonl one `ResultRow` per finished config, skipped.json the configs the architecture
+rules ruled out. Readers keep the last line per config. Deliberately left out: locking (the scan
+engine owns the sweep lock) and any scoring.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypedDict, cast
+
+from ..errors import ScanError
+from ..files import RESUME_FIX, write_atomic, write_error
+
+SWEEP_FILE = "sweep.json"
+RESULTS_FILE = "results.jsonl"
+SKIPPED_FILE = "skipped.json"
+VALIDATION_FILE = "validation.jsonl"
+VALIDATION_DIR = "validation"
+BASELINE = "0,0"  # the unchanged model: measured first, the reference of every delta
+FORMAT = 1
+
+
+class ModelInfo(TypedDict, total=False):
+    path: str
+    name: str | None
+    architecture: str
+    n_layers: int
+    n_bytes: int
+    fingerprint: str
+
+
+class ProbeSetInfo(TypedDict, total=False):
+    hash: str
+    math: str
+    eq: str
+    eq_scorer: str
+    n_math: int
+    n_eq: int
+    seed: int
+
+
+class SweepMeta(TypedDict, total=False):
+    """sweep.json: what was swept, with which probes and runtime."""
+
+    format: int
+    tool_version: str
+    model: ModelInfo
+    probe_set: ProbeSetInfo
+    runtime: dict[str, Any]
+    created: str
+    merged_from: list[str]
+
+
+class _Config(TypedDict):
+    config: str
+
+
+class ResultRow(_Config, total=False):
+    """One line of results.jsonl: a finished config (scored or failed) and how it ran."""
+
+    block: list[int] | None
+    status: str  # "ok" | "failed"
+    reason: str | None
+    n_layers: int
+    n_extra: int
+    math: float | None
+    eq: float | None
+    math_parse_rate: float | None
+    eq_parse_rate: float | None
+    items: dict[str, list[float | None]] | None
+    answers: list[str] | None
+    timings: dict[str, float]
+    model_fingerprint: str
+    probe_set_hash: str
+    runtime: dict[str, Any]
+    tool_version: str
+    finished: str
+
+
+@dataclass(frozen=True, slots=True)
+class MergeResult:
+    """What ``merge_sweeps`` wrote: counts and the output folder."""
+
+    out: Path
+    n_sweeps: int
+    n_rows_read: int
+    n_configs: int
+    n_skipped: int
+    warnings: tuple[str, ...]
+
+
+def read_meta(directory: Path) -> SweepMeta:
+    """Read DIR/sweep.json; raises ScanError when it is missing or not a JSON object."""
+    path = Path(directory) / SWEEP_FILE
+    if not path.is_file():
+        where = "" if Path(directory).is_dir() else " (the folder does not exist)"
+        raise ScanError(f"{path}: not found{where}; pass the folder a scan wrote (--out)")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ScanError(f"{path}: not readable JSON ({e}); restore it or rerun the scan") from None
+    if not isinstance(meta, dict):
+        raise ScanError(f"{path}: expected a JSON object, got {type(meta).__name__}")
+    return cast(SweepMeta, meta)
+
+
+def read_rows(path: Path, warnings: list[str] | None = None) -> list[ResultRow]:
+    """Read a results .jsonl file, keeping the last row per config (in first-seen order).
+
+    A malformed line raises ScanError naming the line; a malformed LAST line (a crash mid-write)
+    is dropped and reported in ``warnings``. A missing file reads as no rows.
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ScanError(f"{path}: cannot be read ({e})") from None
+    while lines and not lines[-1].strip():
+        lines.pop()
+    rows: dict[str, ResultRow] = {}
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            if n == len(lines):
+                if warnings is not None:
+                    warnings.append(f"{path}:{n}: ignored a truncated last line (interrupted write)")
+                break
+            raise ScanError(f"{path}:{n}: not valid JSON ({e.msg}); delete that line to rescan the config") from None
+        if not isinstance(row, dict) or not isinstance(row.get("config"), str):
+            raise ScanError(f"{path}:{n}: expected a JSON object with a string 'config'")
+        rows[row["config"]] = cast(ResultRow, row)
+    return list(rows.values())
+
+
+def read_skipped(directory: Path) -> dict[str, str]:
+    """Read DIR/skipped.json as {config: reason}; a missing file means nothing was skipped."""
+    path = Path(directory) / SKIPPED_FILE
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ScanError(f"{path}: not readable JSON ({e})") from None
+    configs = data.get("configs") if isinstance(data, dict) else None
+    if not isinstance(configs, dict):
+        raise ScanError(f"{path}: expected {{'count': N, 'configs': {{config: reason}}}}")
+    return {str(k): str(v) for k, v in configs.items()}
+
+
+def read_sweep(directory: Path, warnings: list[str] | None = None) -> tuple[SweepMeta, list[ResultRow]]:
+    """Read a sweep folder: (sweep.json as a dict, the last results row per config)."""
+    meta = read_meta(directory)
+    return meta, read_rows(Path(directory) / RESULTS_FILE, warnings)
+
+
+def append_row(path: Path, row: ResultRow) -> None:
+    """Append one JSON line and fsync it, so a crash loses at most the line being written."""
+    line = json.dumps(row, ensure_ascii=False, separators=(", ", ": ")) + "\n"
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:  # a line cut short here is dropped when the sweep resumes
+        raise write_error(path, e, RESUME_FIX) from None
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temporary file beside ``path`` and rename it into place."""
+    write_atomic(Path(path), json.dumps(data, indent=2, ensure_ascii=False) + "\n", RESUME_FIX)
+
+
+def drop_partial_line(path: Path) -> bool:
+    """Cut a line a crash left half-written at the end of ``path``, so appends start clean."""
+    if not path.exists():
+        return False
+    with open(path, "rb+") as f:
+        data = f.read()
+        if not data or data.endswith(b"\n"):
+            return False
+        f.truncate(data.rfind(b"\n") + 1)
+        os.fsync(f.fileno())
+    return True
+
+
+def identity(meta: SweepMeta) -> tuple[str | None, str | None]:
+    """The (model fingerprint, probe-set hash) that two mergeable sweeps must share."""
+    model, probes = meta.get("model"), meta.get("probe_set")
+    fingerprint = model.get("fingerprint") if isinstance(model, dict) else None
+    probe_hash = probes.get("hash") if isinstance(probes, dict) else None
+    return fingerprint, probe_hash
+
+
+def _finished(row: ResultRow) -> datetime:
+    text = row.get("finished")
+    if isinstance(text, str):
+        try:
+            t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+        except ValueError:
+            pass
+    return datetime.min.replace(tzinfo=timezone.utc)
+
+
+def _better(new: ResultRow, old: ResultRow) -> bool:
+    """Prefer an "ok" row over a failed one, then the later finish time (ties: the later sweep)."""
+    new_ok, old_ok = new.get("status") == "ok", old.get("status") == "ok"
+    if new_ok != old_ok:
+        return new_ok
+    return _finished(new) >= _finished(old)
+
+
+def merge_sweeps(out: Path, dirs: Sequence[Path]) -> MergeResult:
+    """Combine sweeps of the same model and probe set into ``out``, one row per config.
+
+    Refuses (ScanError) sweeps whose model fingerprint or probe-set hash differ from the first,
+    and an ``out`` that already holds other results unless it is one of the inputs.
+    """
+    out = Path(out)
+    if not dirs:
+        raise ScanError("merge: no sweep folders given; pass OUT then at least one DIR")
+    warnings: list[str] = []
+    metas: list[SweepMeta] = []
+    rows_by_dir: list[list[ResultRow]] = []
+    for d in dirs:
+        meta, rows = read_sweep(Path(d), warnings)
+        metas.append(meta)
+        rows_by_dir.append(rows)
+    first_id = identity(metas[0])
+    if None in first_id:
+        raise ScanError(f"{Path(dirs[0]) / SWEEP_FILE}: no model.fingerprint or probe_set.hash")
+    for d, meta, rows in zip(dirs, metas, rows_by_dir, strict=True):
+        fingerprint, probe_hash = identity(meta)
+        if fingerprint != first_id[0]:
+            raise ScanError(
+                f"{Path(d) / SWEEP_FILE}: another model (fingerprint {str(fingerprint)[:12]}… "
+                f"vs {str(first_id[0])[:12]}… in {dirs[0]}); merge only sweeps of one model file"
+            )
+        if probe_hash != first_id[1]:
+            raise ScanError(
+                f"{Path(d) / SWEEP_FILE}: another probe set (hash {str(probe_hash)[:12]}… "
+                f"vs {str(first_id[1])[:12]}… in {dirs[0]}); scores are not comparable"
+            )
+        for row in rows:
+            row_id = (row.get("model_fingerprint", first_id[0]), row.get("probe_set_hash"))
+            if row_id[0] != first_id[0] or row_id[1] not in (None, first_id[1]):
+                raise ScanError(
+                    f"{Path(d) / RESULTS_FILE}: config {row['config']} was scored on another "
+                    "model or probe set than its sweep.json says; remove that line"
+                )
+    resolved = {Path(d).resolve() for d in dirs}
+    if (out / RESULTS_FILE).exists() and out.resolve() not in resolved:
+        raise ScanError(
+            f"{out / RESULTS_FILE}: already exists; merge into an empty folder or list OUT among the inputs too"
+        )
+
+    merged: dict[str, ResultRow] = {}
+    for rows in rows_by_dir:
+        for row in rows:
+            old = merged.get(row["config"])
+            if old is None or _better(row, old):
+                merged[row["config"]] = row
+    skipped: dict[str, str] = {}
+    for d in dirs:
+        skipped.update(read_skipped(Path(d)))
+    for config in merged:
+        skipped.pop(config, None)
+
+    meta = cast(SweepMeta, {k: v for k, v in metas[0].items() if k != "shard"})
+    meta["merged_from"] = [str(Path(d).resolve()) for d in dirs]
+    out.mkdir(parents=True, exist_ok=True)
+    _write_rows_atomic(out / RESULTS_FILE, list(merged.values()))
+    write_json_atomic(out / SKIPPED_FILE, {"count": len(skipped), "configs": skipped})
+    write_json_atomic(out / SWEEP_FILE, meta)
+    return MergeResult(
+        out=out,
+        n_sweeps=len(dirs),
+        n_rows_read=sum(len(r) for r in rows_by_dir),
+        n_configs=len(merged),
+        n_skipped=len(skipped),
+        warnings=tuple(warnings),
+    )
+
+
+def _write_rows_atomic(path: Path, rows: list[ResultRow]) -> None:
+    text = "".join(json.dumps(r, ensure_ascii=False, separators=(", ", ": ")) + "\n" for r in rows)
+    write_atomic(path, text, RESUME_FIX)

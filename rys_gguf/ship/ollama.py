@@ -1,0 +1,248 @@
+"""Hand a GGUF to Ollama: a Modelfile beside the model, optionally ``ollama create``.
+
+Chat template choice. Ollama >= 0.30 runs GGUFs on llama-server: a model without a Go TEMPLATE
+is chatted through llama-server with the GGUF's own jinja ``tokenizer.chat_template``, while one
+with a Go TEMPLATE (written here, or attached by ``ollama create``, which maps jinja templates
+close to ones it knows onto its Go templates) is rendered in Go. Older Ollama renders Go
+templates only and falls back to the raw prompt when it recognises nothing. So arbitrary jinja
+is never translated to Go here (a wrong translation is worse than none); ``build`` keeps the
+jinja byte-identical, and a Go TEMPLATE is written only for three families whose turn format is
+fixed and rendered here faithfully: ChatML, Llama 3 and Gemma. Anything else is left to Ollama
+(detection, or llama-server's jinja); a GGUF without a template is a base model and gets raw
+prompts. Stop strings are the vocabulary texts of the EOS/EOT/EOM tokens plus the turn markers
+the template uses; only those few vocabulary entries are read, by walking the string offsets.
+
+Left out: pushing to a registry, ADAPTER/LICENSE/MESSAGE lines, merging split models
+(llama-gguf-split does it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..builder.model import CONFIG_KEY, SOURCE_COUNT_KEY, model_constraints, source_path, swa_array_warning
+from ..errors import ExportError, OutputError
+from ..files import write_atomic
+from ..gguffile.reader import GGUFModel
+from ..gguffile.spec import CHAT_TEMPLATE_KEY, NAME_KEY, TOKENS_KEY, block_count_key, model_stem
+from ..plan import format_layer_path
+
+OLLAMA_MAX_CTX = 8192  # num_ctx written: the model's context, capped to keep the KV cache small
+DEFAULT_TEMPERATURE = 0.7
+OLLAMA_LLAMA_CPP = "b10488"  # the llama.cpp build that current Ollama bundles
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?(:[A-Za-z0-9][\w.-]*)?$", re.ASCII)
+
+# Go-rendered families: (markers identifying the jinja, extra stop strings, Go template).
+# Ollama hands Go templates its collated messages, system messages included.
+_CHATML = (
+    "{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n{{ end -}}\n"
+    '<|im_start|>assistant{{ "\\n" }}'
+)
+_LLAMA3 = (
+    "{{- range .Messages }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n"
+    "{{ .Content }}<|eot_id|>\n{{- end }}"
+    '<|start_header_id|>assistant<|end_header_id|>{{ "\\n\\n" }}'
+)
+# Gemma has no system role: the system text opens the first user turn, as its jinja does.
+_GEMMA = (
+    "{{- $system := .System }}{{- $first := true }}\n"
+    "{{- range .Messages }}\n"
+    '{{- if eq .Role "user" }}<start_of_turn>user\n'
+    "{{ if and $first $system }}{{ $system }}\n\n{{ end }}{{ .Content }}<end_of_turn>\n"
+    "{{ $first = false }}\n"
+    '{{- else if eq .Role "assistant" }}<start_of_turn>model\n{{ .Content }}<end_of_turn>\n'
+    "{{ end }}\n"
+    '{{- end }}<start_of_turn>model{{ "\\n" }}'
+)
+FAMILIES: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
+    "chatml": (("<|im_start|>", "<|im_end|>"), ("<|im_start|>", "<|im_end|>"), _CHATML),
+    "llama3": (
+        ("<|start_header_id|>", "<|eot_id|>"),
+        ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"),
+        _LLAMA3,
+    ),
+    "gemma": (("<start_of_turn>", "<end_of_turn>"), ("<end_of_turn>", "<start_of_turn>"), _GEMMA),
+}
+# End-of-turn markers worth a stop string whenever the template writes them.
+END_MARKERS = ("<|im_end|>", "<|eot_id|>", "<|eom_id|>", "<end_of_turn>", "<|end|>", "<|return|>")
+STOP_TOKEN_KEYS = (
+    "tokenizer.ggml.eos_token_id",
+    "tokenizer.ggml.eot_token_id",
+    "tokenizer.ggml.eom_token_id",
+)
+SAMPLING_KEYS = ("top_k", "top_p", "min_p")  # general.sampling.* keys a GGUF may recommend
+
+
+@dataclass(frozen=True, slots=True)
+class OllamaExport:
+    """A Modelfile for one model: where it goes, its text, and how to create the Ollama model."""
+
+    name: str
+    modelfile: Path
+    text: str
+    command: tuple[str, ...]
+    family: str | None  # chat family written as a Go TEMPLATE, None when left to Ollama
+    template_note: str  # how the chat template reaches Ollama
+    stops: tuple[str, ...]
+    notes: tuple[str, ...]  # e.g. how Ollama versions import a split model
+    warnings: tuple[str, ...]
+
+
+def default_ollama_name(path: Path) -> str:
+    """An Ollama model name derived from the file name (lower case, safe characters)."""
+    name = re.sub(r"[^a-z0-9._-]+", "-", model_stem(path).lower()).strip("-._")
+    return name or "rys-model"
+
+
+def chat_family(template: str | None) -> str | None:
+    """The turn-format family a jinja chat template uses, if it is one written as Go here."""
+    if not template:
+        return None
+    for family, (markers, _, _) in FAMILIES.items():
+        if all(m in template for m in markers):
+            return family
+    return None
+
+
+def stop_strings(model: GGUFModel, template: str | None, family: str | None) -> list[str]:
+    """Stop strings: EOS/EOT/EOM token texts, end markers in the template, the family's markers."""
+    ids = [int(model.get(k)) for k in STOP_TOKEN_KEYS if isinstance(model.get(k), int)]
+    texts = model.first.strings_at(TOKENS_KEY, ids)
+    stops = [texts[i] for i in ids if texts.get(i)]
+    stops += [m for m in END_MARKERS if template and m in template]
+    if family is not None:
+        stops += FAMILIES[family][1]
+    return list(dict.fromkeys(s for s in stops if s and '"' not in s and "\n" not in s))
+
+
+def split_note(first: Path, n_shards: int) -> str:
+    """How Ollama versions import a split model (FROM its folder since 0.30, else merge first)."""
+    return (
+        f"split model ({n_shards} shards): Ollama >= 0.30 imports the shards from their folder, so "
+        "FROM names the folder; older Ollama cannot: merge first with `llama-gguf-split --merge "
+        f"{first.name} {model_stem(first)}.gguf` and point FROM at the merged file"
+    )
+
+
+def prepare_ollama(path: str | os.PathLike[str], name: str | None = None, *, template: bool = True) -> OllamaExport:
+    """Plan the Modelfile for a GGUF (or the first shard of a split one); writes nothing."""
+    path = Path(path)
+    name = name if name is not None else default_ollama_name(path)
+    if not _NAME_RE.match(name):
+        raise ExportError(
+            f"--name {name!r}: Ollama names use lower-case letters, digits, '.', '_', '-', "
+            "an optional 'namespace/' and ':tag' (e.g. gemma-rys:6-12)"
+        )
+    with GGUFModel(path) as model:
+        model_constraints(model)  # a corrupt layer count is refused here, not by Ollama later
+        shards = [f.path for f in model.files]
+        arch = model.architecture
+        jinja = model.get(CHAT_TEMPLATE_KEY)
+        jinja = jinja if isinstance(jinja, str) else None
+        family = chat_family(jinja) if template else None
+        stops = tuple(stop_strings(model, jinja, family))
+        header = _header(model, path, jinja, family)
+        params = _parameters(model, arch)
+        swa = swa_array_warning(model, f"Ollama's llama.cpp (build {OLLAMA_LLAMA_CPP})")
+    warnings = [swa] if swa else []
+    modelfile = path.parent / f"{model_stem(path)}.Modelfile"
+    command = ("ollama", "create", name, "-f", str(modelfile.absolute()))
+    notes: tuple[str, ...] = ()
+    source = f"./{path.name}"
+    if len(shards) > 1:
+        source, notes = ".", (split_note(path, len(shards)),)
+        others = sorted(p.name for p in path.parent.glob("*.gguf") if p not in shards)
+        if others:
+            warnings.append(
+                f"{path.parent} also holds {', '.join(others[:3])}: Ollama imports every .gguf in "
+                "a FROM folder; move the shards into a folder of their own"
+            )
+    if " " in source:  # the Modelfile parser ends an unquoted value at a space
+        source = f'"{source}"'
+    lines = [*header, "", f"FROM {source}", ""]
+    if family is not None:
+        lines += [f'TEMPLATE """{FAMILIES[family][2]}"""', ""]
+    lines += [f'PARAMETER stop "{s}"' for s in stops]
+    lines += [f"PARAMETER {k} {v}" for k, v in params]
+    text = "\n".join(lines) + "\n"
+    note = template_note(jinja, family)
+    return OllamaExport(name, modelfile, text, command, family, note, stops, notes, tuple(warnings))
+
+
+def _header(model: GGUFModel, path: Path, jinja: str | None, family: str | None) -> list[str]:
+    arch = model.architecture
+    n_layers = int(model.get(block_count_key(arch), 0))
+    title = model.get(NAME_KEY)
+    lines = [
+        "# Ollama Modelfile written by rys-gguf.",
+        f"# Model:    {path.name} ({arch}, {n_layers} layers{f', {title}' if title else ''})",
+    ]
+    layer_path = source_path(model)
+    if layer_path is not None:
+        lines.append(
+            f"# RYS:      config {model.get(CONFIG_KEY)}: {model.get(SOURCE_COUNT_KEY)} -> "
+            f"{len(layer_path)} layers, source layers {format_layer_path(layer_path)}"
+        )
+    else:
+        lines.append("# RYS:      none recorded (rys.* keys absent: an unmodified model)")
+    return [*lines, f"# Template: {template_note(jinja, family)}"]
+
+
+def template_note(jinja: str | None, family: str | None) -> str:
+    """How the chat template reaches Ollama, in one line."""
+    if family is not None:
+        return f"the Go TEMPLATE below renders the GGUF's {family} turn format"
+    if jinja:
+        return "left to Ollama (it maps known jinja to Go templates, else llama-server runs it)"
+    return "none in the GGUF (a base model): prompts are passed through unchanged"
+
+
+def _parameters(model: GGUFModel, arch: str) -> list[tuple[str, str]]:
+    temp = model.get("general.sampling.temp")
+    temp = float(temp) if isinstance(temp, (int, float)) else DEFAULT_TEMPERATURE
+    params = [("temperature", f"{temp:g}")]
+    for key in SAMPLING_KEYS:
+        value = model.get(f"general.sampling.{key}")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            params.append((key, f"{value:g}"))
+    context = model.get(f"{arch}.context_length")
+    if isinstance(context, int) and context > 0:
+        params.append(("num_ctx", str(min(context, OLLAMA_MAX_CTX))))
+    return params
+
+
+def write_modelfile(export: OllamaExport, *, force: bool = False) -> Path:
+    """Write the Modelfile beside the model; an existing different one needs ``force``."""
+    target = export.modelfile
+    if target.exists() and not force and target.read_text(errors="replace") != export.text:
+        raise OutputError(f"{target}: exists with other content; pass --force to overwrite it")
+    write_atomic(target, export.text, "check the folder's permissions")
+    return target
+
+
+def find_ollama(export: OllamaExport) -> str:
+    """The ``ollama`` binary on PATH; ExportError saying how to install it and what to run."""
+    binary = shutil.which("ollama")
+    if binary is None:
+        raise ExportError(
+            "ollama is not on PATH; install it from https://ollama.com/download, then run: " + " ".join(export.command)
+        )
+    return binary
+
+
+def create_ollama_model(export: OllamaExport, binary: str | None = None) -> None:
+    """Run ``ollama create`` (its output goes to the terminal); raise ExportError if it fails."""
+    binary = binary or find_ollama(export)
+    later = " ".join(export.command)
+    try:
+        done = subprocess.run([binary, *export.command[1:]], check=False)
+    except OSError as e:
+        raise ExportError(f"cannot run {binary} ({e.strerror}); run it yourself: {later}") from None
+    if done.returncode != 0:
+        raise ExportError(f"ollama create failed (exit code {done.returncode}, see above): {later}")
