@@ -4,7 +4,8 @@ For llama models of growing size (random F16 weights written with gguf-py, loada
 llama.cpp), each measurement runs in a fresh process started by a fresh launcher process, which
 reads the measured process's peak RSS with ``getrusage(RUSAGE_CHILDREN)``:
 
-- build: ``rys_gguf.build`` of config (N/4, 3N/4), the output 1.5 times the model;
+- build: ``rys_gguf.build`` of config (N/4, 3N/4), the output 1.5 times the model, beside ``cp``
+  + fsync of that output (goal: build / cp <= 1.1 from 2 GB up);
 - assemble, cold: the first config of a sweep, (N/4, N/2), from an empty shard cache: writes the
   globals and every layer shard the config needs;
 - assemble, warm: the next config of the same shift, (N/4+1, N/2+1): writes its metadata shard
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -150,6 +152,16 @@ def mb(n: float) -> str:
     return f"{n / 1e6:,.0f} MB" if n >= 1e6 else f"{n / 1e3:,.0f} KB"
 
 
+def cp_durably(src: Path, dst: Path) -> float:
+    """Seconds to ``cp`` a file and fsync the copy (a build fsyncs too before its rename)."""
+    t0 = time.perf_counter()
+    subprocess.run(["cp", str(src), str(dst)], check=True)
+    fd = os.open(dst, os.O_RDONLY)
+    os.fsync(fd)
+    os.close(fd)
+    return time.perf_counter() - t0
+
+
 def run_size(n_layers: int, width: int, tmp: Path) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix=f"scale-{n_layers}x{width}-", dir=tmp))
     try:
@@ -158,7 +170,9 @@ def run_size(n_layers: int, width: int, tmp: Path) -> dict[str, Any]:
         q, h = n_layers // 4, n_layers // 2
         row: dict[str, Any] = {"layers": n_layers, "width": width, "model": n_model}
         row["build"] = measure("build", str(src), str(work / "rys.gguf"), f"{q},{3 * q}")
+        row["cp"] = cp_durably(work / "rys.gguf", work / "copy.gguf")
         (work / "rys.gguf").unlink()
+        (work / "copy.gguf").unlink()
         cache = work / "cache"
         row["cold"] = measure("assemble", str(src), str(cache), f"{q},{h}", str(cache / "config-0"))
         row["warm"] = measure("assemble", str(src), str(cache), f"{q + 1},{h + 1}", str(cache / "config-1"))
@@ -170,7 +184,8 @@ def run_size(n_layers: int, width: int, tmp: Path) -> dict[str, Any]:
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     head = (
-        f"{'model':>16} {'size':>9} | {'build':>7} {'written':>9} {'RSS':>7} | {'cold cfg':>8} {'written':>9} "
+        f"{'model':>16} {'size':>9} | {'build':>7} {'cp+fsync':>8} {'ratio':>5} {'written':>9} {'RSS':>7} | "
+        f"{'cold cfg':>8} {'written':>9} "
         f"{'RSS':>7} | {'warm cfg':>8} {'written':>9} {'RSS':>7} | {'load':>6} {'8 tok':>6} {'RSS':>8}"
     )
     print(head)
@@ -179,6 +194,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         b, c, w, ld = r["build"], r["cold"], r["warm"], r["load"]
         print(
             f"{r['layers']:>4} x {r['width']:<5} L  {mb(r['model']):>9} | {b['seconds']:>6.2f}s "
+            f"{r['cp']:>7.2f}s {b['seconds'] / r['cp']:>5.2f} "
             f"{mb(b['n_written']):>9} {mb(b['rss']):>7} | {c['seconds']:>7.2f}s {mb(c['n_written']):>9} "
             f"{mb(c['rss']):>7} | "
             f"{w['seconds']:>7.2f}s {mb(w['n_written']):>9} {mb(w['rss']):>7} | {ld['seconds']:>5.2f}s "
@@ -199,6 +215,10 @@ def print_growth(rows: list[dict[str, Any]]) -> None:
             else ""
         )
         print(f"  {what:<12} time x{t:.1f}{written}, peak RSS x{rss:.2f}")
+    big = [r for r in rows if r["build"]["n_written"] >= 2e9]
+    if big:
+        worst = max(r["build"]["seconds"] / r["cp"] for r in big)
+        print(f"  build / cp + fsync from 2 GB up: {worst:.2f} at worst (goal <= 1.1)")
     for r in rows:
         per_gb = r["build"]["seconds"] / (r["build"]["n_written"] / 1e9)
         print(f"  {r['layers']}x{r['width']}: build writes {per_gb:.2f} s/GB; warm config writes "

@@ -30,7 +30,7 @@ from .errors import OutputError
 
 Progress = Callable[[int], None]
 CACHE_ENV = "RYS_CACHE_DIR"
-COPY_CHUNK = 16 << 20  # bytes per copy call: the writeback of one chunk overlaps the next copy
+COPY_CHUNK = 16 << 20  # bytes per copy call, and per writeback: one chunk's goes to disk during the next
 RESUME_FIX = "free some disk space, then rerun to resume"
 
 # Temporaries: ours (.NAME.partial-PID, .NAME.partial-PID-TAG), and those rys-gguf 0.1 named
@@ -176,16 +176,37 @@ def format_bytes(n: float, unit: str | None = None) -> str:
 _FALLBACK_ERRNOS = (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM)
 
 
-def copy_range(src_fd: int, offset: int, n: int, dst_fd: int, progress: Progress | None = None) -> None:
+class Writeback:
+    """Starts the disk write of a file as it grows, a stride at a time (Linux; elsewhere a no-op).
+
+    The kernel then writes while the copy goes on, so the final fsync finds little left to do.
+    """
+
+    def __init__(self, fd: int, stride: int = COPY_CHUNK) -> None:
+        self.fd, self.stride, self.done = fd, stride, 0
+
+    def advance(self) -> None:
+        end = os.lseek(self.fd, 0, os.SEEK_CUR)
+        if end - self.done >= self.stride:
+            start_writeback(self.fd, self.done, end - self.done)
+            self.done = end
+
+
+def copy_range(
+    src_fd: int,
+    offset: int,
+    n: int,
+    dst_fd: int,
+    progress: Progress | None = None,
+    writeback: Writeback | None = None,
+) -> None:
     """Copy ``n`` bytes at ``offset`` of ``src_fd`` to the current end of ``dst_fd``.
 
-    In-kernel (``copy_file_range``) where the file systems allow it, else read and write. Each
-    chunk's writeback to disk is started at once, so the final fsync finds little left to do.
+    In-kernel (``copy_file_range``) where the file systems allow it, else read and write.
     """
     done = 0
     while done < n:
         want = min(COPY_CHUNK, n - done)
-        start = os.lseek(dst_fd, 0, os.SEEK_CUR)
         try:
             got = os.copy_file_range(src_fd, dst_fd, want, offset + done)
         except OSError as e:
@@ -194,8 +215,9 @@ def copy_range(src_fd: int, offset: int, n: int, dst_fd: int, progress: Progress
             got = _copy_by_read(src_fd, offset + done, want, dst_fd)
         if got == 0:
             raise OutputError(f"source ended early while copying {n} bytes at offset {offset}")
-        start_writeback(dst_fd, start, got)
         done += got
+        if writeback is not None:
+            writeback.advance()
         if progress is not None:
             progress(got)
 
@@ -209,7 +231,7 @@ def _copy_by_read(src_fd: int, offset: int, n: int, dst_fd: int) -> int:
 
 
 def start_writeback(fd: int, offset: int, n: int) -> None:
-    """Ask the kernel to start writing these bytes to disk now (Linux; a no-op elsewhere)."""
+    """Ask the kernel to start writing these bytes to disk now, without waiting for it."""
     if _sync_file_range is not None:
         _sync_file_range(fd, offset, n, 2)  # SYNC_FILE_RANGE_WRITE: start, do not wait
 

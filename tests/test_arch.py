@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from rys_gguf.arch import RULES, check_path, read_constraints
+from rys_gguf.arch import RULES, ArchRule, check_path, read_constraints
 from rys_gguf.errors import ArchitectureError
 from rys_gguf.plan import parse_plan
 
@@ -129,8 +129,18 @@ def test_rwkv7_layer0() -> None:
 
 
 def test_rules_are_data() -> None:
+    """Every rule is a consistent record: what the table says is all the code knows."""
     assert RULES["gemma3"].period == 6 and RULES["llama"].period == 1
-    assert all(r.refuse is None or isinstance(r.refuse, str) for r in RULES.values())
+    for name, r in RULES.items():
+        assert r.period >= 1, name
+        if r.refuse is not None:  # a refusal says why, and carries no rule that would never apply
+            assert r.refuse and r == ArchRule(refuse=r.refuse), name
+        if r.period > 1 or r.period_key or r.extra_period_keys:
+            assert r.why, f"{name}: a period needs its reason for the error message"
+        if r.swa:
+            assert r.period_key == "attention.sliding_window_pattern", name
+        assert not r.swa_dense_first or r.swa, name
+        assert all(1 <= n <= 512 and why for n, why in r.magic_counts.items()), name
 
 
 def test_minicpm_residual_scale_is_written_out() -> None:

@@ -123,7 +123,10 @@ def test_llama_cpp_is_imported_only_in_the_llama_room() -> None:
 @pytest.mark.parametrize(
     ("module", "absent"),
     [
-        ("rys_gguf.cli", ("numpy", "llama_cpp", "tqdm", "matplotlib", "jinja2", "torch", "rys_gguf.gguffile.reader")),
+        (
+            "rys_gguf.cli",
+            ("numpy", "llama_cpp", "tqdm", "typer", "matplotlib", "jinja2", "torch", "rys_gguf.gguffile.reader"),
+        ),
         ("rys_gguf.builder.job", ("numpy", "llama_cpp", "tqdm", "matplotlib", "jinja2", "torch")),
         ("rys_gguf.scan.sweep", ("numpy", "llama_cpp", "tqdm", "matplotlib", "jinja2", "torch")),
         ("rys_gguf.report.write", ("numpy", "llama_cpp", "matplotlib", "torch")),

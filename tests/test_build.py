@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from gguf import GGUFReader
 from helpers.brokenfiles import small_gguf
+from helpers.cli import CliRunner
 from helpers.tinymodels import TinySpec, tiny_logits, write_tiny_model
-from typer.testing import CliRunner
 
 from rys_gguf.builder.job import build
 from rys_gguf.builder.layout import BuildOptions

@@ -7,35 +7,22 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-import typer.main
+from helpers.cli import CliRunner
 from helpers.tinymodels import TinySpec, write_tiny_model
-from typer.testing import CliRunner
 
 import rys_gguf.builder.inspect as inspect_module
 from rys_gguf.cli import app
-from rys_gguf.cli.report import Metric
-from rys_gguf.report.metrics import METRICS
 from rys_gguf.ship.lmstudio import DEFAULT_PUBLISHER, LMSTUDIO_ENV
 from rys_gguf.ship.verify import N_SAMPLE_TOKENS
 
-COMMANDS = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+COMMANDS = app.commands
 # Same flag, another meaning, on purpose: validate re-scores --top configs and reads the large
-# EQ sets; quantize's --threads counts quantizing threads; Ollama and LM Studio name different things.
-SAME_FLAG_OTHER_HELP = {
-    ("validate", "--top"),
-    ("validate", "--eq-set"),
-    ("quantize", "--threads"),
-    ("lmstudio", "--name"),
-}
+# EQ sets; Ollama and LM Studio name different things.
+SAME_FLAG_OTHER_HELP = {("validate", "--top"), ("validate", "--eq-set"), ("lmstudio", "--name")}
 
 
 def options() -> list[tuple[str, list[str], str]]:
-    return [
-        (name, list(p.opts), p.help or "")
-        for name, cmd in COMMANDS.items()
-        for p in cmd.params
-        if p.param_type_name == "option" and p.name != "help"
-    ]
+    return [(name, list(p.flags), p.help) for name, cmd in COMMANDS.items() for p in cmd.params if not p.positional]
 
 
 def test_each_short_flag_means_one_option() -> None:
@@ -56,15 +43,21 @@ def test_each_option_has_one_help_text() -> None:
     assert {o: sorted(h) for o, h in helps.items() if len(h) > 1} == {}
 
 
-def test_metric_choices_are_the_rankings_metrics() -> None:
-    assert tuple(m.value for m in Metric) == METRICS
-
-
 def test_help_states_the_librarys_defaults() -> None:
     text = {(c, next(x for x in o if x.startswith("--"))): h for c, o, h in options()}
     assert f"default: {N_SAMPLE_TOKENS} tokens" in text[("verify", "--max-tokens")]
     assert f"default: {DEFAULT_PUBLISHER}" in text[("lmstudio", "--publisher")]
     assert f"${LMSTUDIO_ENV}" in text[("lmstudio", "--root")]
+
+
+def test_every_parameter_reaches_its_command() -> None:
+    """Each declared parameter is a keyword of the command's function, and nothing is missing."""
+    import inspect
+
+    for name, cmd in COMMANDS.items():
+        wanted = set(inspect.signature(cmd.run).parameters)
+        declared = {p.name for p in cmd.params}
+        assert declared == wanted, name
 
 
 def test_a_stray_os_error_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,6 +75,16 @@ def test_a_stray_os_error_is_one_line(tmp_path: Path, monkeypatch: pytest.Monkey
     assert isinstance(r.exception, PermissionError)  # the traceback is kept for debugging
 
 
-def test_usage_errors_exit_2() -> None:
+def test_usage_errors_are_one_line_and_exit_2() -> None:
     r = CliRunner().invoke(app, ["build", "--no-such-option"])
     assert r.exit_code == 2
+    assert r.output.startswith("rys-gguf: error: ") and r.output.count("\n") == 1
+    assert "rys-gguf build --help" in r.output
+
+
+def test_help_and_version_exit_0() -> None:
+    assert CliRunner().invoke(app, []).exit_code == 0
+    r = CliRunner().invoke(app, ["scan", "--help"])
+    assert r.exit_code == 0 and "--n-gpu-layers" in r.output
+    r = CliRunner().invoke(app, ["--version"])
+    assert r.exit_code == 0 and r.output.startswith("rys-gguf ")

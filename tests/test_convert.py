@@ -35,9 +35,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers.cli import CliRunner
 from helpers.hfmodels import N_LAYERS, TOKENS, gguf_logits, hf_logits, permute_rope_rows, write_hf_model
 from helpers.tinymodels import TinySpec, tiny_logits, write_tiny_model
-from typer.testing import CliRunner
 
 import rys_gguf.files as files
 from rys_gguf.cli import app

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from gguf import GGUFReader
+from helpers.cli import CliRunner
 from helpers.tinymodels import TinySpec, write_tiny_model
-from typer.testing import CliRunner
 
 from rys_gguf.builder.job import build
 from rys_gguf.builder.layout import BuildOptions

@@ -27,9 +27,9 @@ from types import SimpleNamespace
 
 import pytest
 from helpers.brokenfiles import write_synthetic
+from helpers.cli import CliRunner
 from helpers.sweeps import SCAN_ARGS, rows_of, rows_of_repaired, wait_gone, worker_command
 from helpers.tinymodels import TinySpec, write_tiny_model
-from typer.testing import CliRunner
 
 import rys_gguf.files as files
 import rys_gguf.scan.sweepdir as sweepdir
@@ -392,7 +392,7 @@ def test_build_survives_random_kills_and_interrupts(tmp_path: Path) -> None:
             mine = [name for name in leftovers(out) if str(proc.pid) in name]
             assert mine == [], f"interrupt {k}: Ctrl-C left {mine}"
             assert len(leftovers(out)) <= 1  # at most the last kill -9's, which this run removes if it got going
-            # 130 from our handler (or from typer, silently, while it parses the arguments); -SIGINT
+            # 130 from our handler (or from Python, silently, while it starts up); -SIGINT
             # when the signal lands before Python's handler is set up or after the build is done.
             assert proc.returncode in (0, 130, -signal.SIGINT), err.decode()
             if proc.returncode == 130 and err.strip():

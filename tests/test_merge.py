@@ -181,7 +181,7 @@ def test_merge_needs_inputs(tmp_path: Path) -> None:
 
 
 def test_cli_merge(tmp_path: Path) -> None:
-    from typer.testing import CliRunner
+    from helpers.cli import CliRunner
 
     from rys_gguf.cli import app
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import typer.main
-
 from rys_gguf.arch import support_table
 from rys_gguf.cli import app
 
@@ -15,15 +13,14 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def usage_block() -> str:
     """Every command with its arguments, summary and options, as --help states them."""
-    group = typer.main.get_command(app)
     lines = []
-    for name, cmd in group.commands.items():  # type: ignore[attr-defined]
-        args = " ".join(p.name.upper() for p in cmd.params if p.param_type_name == "argument")
+    for name, cmd in app.commands.items():
+        args = " ".join((p.metavar or p.name.upper()) + ("..." if p.many else "") for p in cmd.params if p.positional)
         lines.append(f"rys-gguf {name} {args} [OPTIONS]".replace("  ", " "))
-        lines.append(f"    {(cmd.help or '').strip().splitlines()[0]}")
+        lines.append(f"    {cmd.summary}")
         for p in cmd.params:
-            if p.param_type_name == "option" and p.name != "help":
-                lines.append(f"    {', '.join(p.opts):<22} {p.help}")
+            if not p.positional:
+                lines.append(f"    {', '.join(p.flags):<22} {p.help}")
     return "\n".join(lines)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from gguf import GGUFReader
-from typer.testing import CliRunner
+from helpers.cli import CliRunner
 
 from rys_gguf.cli import app
 from rys_gguf.demo.models import GEMMA_SHA256, sha256_file

@@ -308,7 +308,7 @@ def test_color_mode(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_cli_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from typer.testing import CliRunner
+    from helpers.cli import CliRunner
 
     from rys_gguf.cli import app
 

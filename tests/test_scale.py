@@ -15,8 +15,8 @@ from types import SimpleNamespace
 
 import pytest
 from helpers.brokenfiles import write_synthetic
+from helpers.cli import CliRunner
 from helpers.sweeps import SCAN_ARGS as FAST
-from typer.testing import CliRunner
 
 import rys_gguf.files as files
 from rys_gguf.cli import app

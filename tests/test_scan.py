@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.cli import CliRunner
 from helpers.sweeps import FAST, RECORDING_WORKER, rows_of
 from helpers.tinymodels import TinySpec, tiny_logits, write_tiny_model
-from typer.testing import CliRunner
 
 from rys_gguf.builder.job import build
 from rys_gguf.cli import app

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.cli import CliRunner
 from helpers.tinymodels import TinySpec, write_tiny_model
-from typer.testing import CliRunner
 
 from rys_gguf.builder.job import build
 from rys_gguf.cli import app

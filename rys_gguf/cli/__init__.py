@@ -1,9 +1,10 @@
 """The ``rys-gguf`` command line: the only code that prints, exits or draws progress bars.
 
-``app`` holds the application and its error boundary, ``options`` every shared option, and one
-module per job defines its commands: ``build`` (build, inspect), ``convert`` (convert,
-quantize), ``scan`` (scan, merge), ``report``, ``prove`` (validate), ``ship`` (verify, ollama,
-lmstudio). Command modules import the library inside the commands, so start-up stays fast.
+``app`` holds the parser and the one error boundary, ``command`` the declaration of a command,
+``options`` every shared parameter, and one module per job declares its commands: ``build``
+(build, inspect), ``convert`` (convert, quantize), ``scan`` (scan, merge), ``report``,
+``prove`` (validate), ``ship`` (verify, ollama, lmstudio). Command modules import the library
+inside the commands, so start-up stays fast.
 """
 
 from __future__ import annotations

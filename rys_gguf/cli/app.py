@@ -1,47 +1,39 @@
-"""The ``rys-gguf`` application: the commands of each job, behind one error boundary.
+"""The ``rys-gguf`` application: every job's commands behind one parser and one error boundary.
 
-`guard` is the boundary: a RysError (or a stray OSError) becomes one line on stderr and exit
-code 2, with the traceback only when RYS_DEBUG=1; Ctrl-C exits with 130. Command modules only
-define functions; this module registers them, so no command module imports this one.
+argparse, not a framework: the command line starts in a few tens of milliseconds, and usage
+errors are one line like every other error. The boundary (`App.__call__`) turns a RysError, or
+a stray OSError, into one line on stderr and exit code 2 (with the traceback when RYS_DEBUG=1);
+Ctrl-C exits with 130. Command modules only declare their commands; this module collects them.
 """
 
 from __future__ import annotations
 
-import functools
+import argparse
 import os
-from collections.abc import Callable
-from typing import Any, TypeVar
-
-import typer
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
 
 from ..errors import RysError
+from ..version import __version__
 from . import build, convert, prove, report, scan, ship
+from .command import Command, CommandFailed
 
-F = TypeVar("F", bound=Callable[..., Any])
-
+EXIT_OK = 0
 EXIT_FAILED_CHECK = 1  # verify: a check failed
-EXIT_ERROR = 2  # the command refused its input or could not finish (click's usage errors too)
+EXIT_ERROR = 2  # the command refused its input or could not finish; usage errors too
 EXIT_INTERRUPTED = 130
+DESCRIPTION = "Make RYS (Repeat Your Self) GGUF models: duplicate a block of layers, find the best block."
 
-app = typer.Typer(
-    name="rys-gguf",
-    help="Make RYS (Repeat Your Self) GGUF models: duplicate a block of layers, find the best block.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,  # plain help: loading rich would double the start-up time
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"rys-gguf: error: {message} (see {self.prog} --help)\n")
+        raise SystemExit(EXIT_ERROR)
 
 
 def debug() -> bool:
     return os.environ.get("RYS_DEBUG") == "1"
-
-
-def fail(message: str) -> typer.Exit:
-    """Print one error line and return the exit to raise."""
-    typer.echo(f"rys-gguf: error: {message}", err=True)
-    return typer.Exit(EXIT_ERROR)
 
 
 def _os_message(e: OSError) -> str:
@@ -49,43 +41,60 @@ def _os_message(e: OSError) -> str:
     return f"{where}{e.strerror or e}"
 
 
-def guard(fn: F) -> F:
-    """The one error boundary around every command."""
+class App:
+    """The command line; call it with the arguments (without the program name)."""
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kw: Any) -> Any:
+    def __init__(self, commands: Sequence[Command]) -> None:
+        self.commands = {c.name: c for c in commands}
+
+    def parser(self) -> argparse.ArgumentParser:
+        top = _Parser(prog="rys-gguf", description=DESCRIPTION)
+        top.add_argument("--version", action="version", version=f"rys-gguf {__version__}")
+        subs = top.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+        for c in self.commands.values():
+            sub = subs.add_parser(c.name, help=c.summary, description=c.summary)
+            for p in c.params:
+                p.add_to(sub)
+        return top
+
+    def __call__(self, argv: Sequence[str] | None = None) -> int:
+        args = list(sys.argv[1:] if argv is None else argv)
+        parser = self.parser()
+        if not args:
+            parser.print_help()
+            return EXIT_OK
         try:
-            return fn(*args, **kw)
+            namespace = vars(parser.parse_args(args))
+        except SystemExit as e:  # --help, --version, usage errors (already printed)
+            return int(e.code or 0)
+        command = self.commands[namespace.pop("command")]
+        try:
+            return command.run(**namespace) or EXIT_OK
+        except CommandFailed as e:
+            return e.code
         except (RysError, OSError) as e:
             if debug():
                 raise
-            raise fail(str(e) if isinstance(e, RysError) else _os_message(e)) from None
+            message = str(e) if isinstance(e, RysError) else _os_message(e)
+            sys.stderr.write(f"rys-gguf: error: {message}\n")
+            return EXIT_ERROR
         except KeyboardInterrupt:
             if debug():
                 raise
-            typer.echo("rys-gguf: interrupted", err=True)
-            raise typer.Exit(EXIT_INTERRUPTED) from None
-
-    return wrapper  # type: ignore[return-value]
+            sys.stderr.write("rys-gguf: interrupted\n")
+            return EXIT_INTERRUPTED
 
 
-COMMANDS: list[tuple[str, Callable[..., Any]]] = [
-    ("build", build.build_command),
-    ("inspect", build.inspect_command),
-    ("convert", convert.convert_command),
-    ("quantize", convert.quantize_command),
-    ("scan", scan.scan_command),
-    ("merge", scan.merge_command),
-    ("report", report.report_command),
-    ("validate", prove.validate_command),
-    ("verify", ship.verify_command),
-    ("ollama", ship.ollama_command),
-    ("lmstudio", ship.lmstudio_command),
-]
-for _name, _fn in COMMANDS:
-    app.command(_name)(guard(_fn))
+def commands() -> list[Command]:
+    found: list[Command] = []
+    for module in (build, convert, scan, report, prove, ship):
+        found += module.COMMANDS
+    return found
+
+
+app = App(commands())
 
 
 def main() -> None:
     """Console entry point."""
-    app()
+    sys.exit(app())

@@ -4,28 +4,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
-
-from .options import AllowUnknown, Config, Force, Quiet, SwaPattern, parse_size
-from .progress import LazyBar
+from .command import Command, argument, option, switch
+from .options import ALLOW_UNKNOWN, CONFIG, FORCE, QUIET, SWA_PATTERN, parse_size
+from .progress import LazyBar, echo
 
 
 def build_command(
-    src: Annotated[Path, typer.Argument(help="Source GGUF (or the first shard of a split model).")],
-    dst: Annotated[Path, typer.Argument(help="Output GGUF.")],
-    config: Config,
-    force: Force = False,
-    split_max_size: Annotated[
-        str | None,
-        typer.Option(
-            "--split-max-size", help="Write shards of at most this size (e.g. 50G, 500M), named as gguf-split does."
-        ),
-    ] = None,
-    write_swa_pattern: SwaPattern = False,
-    allow_unknown_arch: AllowUnknown = False,
-    quiet: Quiet = False,
+    src: Path,
+    dst: Path,
+    config: str,
+    force: bool,
+    split_max_size: str | None,
+    write_swa_pattern: bool,
+    allow_unknown_arch: bool,
+    quiet: bool,
 ) -> None:
     """Build an RYS model: copy SRC with the layers of CONFIG (byte-exact, streaming)."""
     from ..builder.job import PreparedBuild
@@ -45,16 +39,13 @@ def build_command(
         result = job.write(bar.update)
     shown = [str(p) for p in result.paths[:2]]
     names = ", ".join(shown) + (f" (+{len(result.paths) - 2} more shards)" if len(result.paths) > 2 else "")
-    typer.echo(
+    echo(
         f"{names}: layers {result.n_layers_in} → {result.n_layers_out}, {format_bytes(result.n_bytes)}, "
         f"{result.seconds:.1f} s"
     )
 
 
-def inspect_command(
-    file: Annotated[Path, typer.Argument(help="A GGUF file (or the first shard of a split model).")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-) -> None:
+def inspect_command(file: Path, as_json: bool) -> None:
     """Show a GGUF's architecture, layers, tensors, RYS layer path and RYS constraints."""
     from ..builder.inspect import describe_model
     from ..gguffile.reader import GGUFModel
@@ -62,9 +53,9 @@ def inspect_command(
     with GGUFModel(file) as model:
         info = describe_model(model)
     if as_json:
-        typer.echo(json.dumps(info))
+        echo(json.dumps(info))
         return
-    typer.echo(format_inspect(info))
+    echo(format_inspect(info))
 
 
 def format_inspect(info: dict[str, Any]) -> str:
@@ -100,3 +91,34 @@ def format_inspect(info: dict[str, Any]) -> str:
         rules = [f"refused: {c['refused']}"]
     lines.append("RYS rules      " + ("; ".join(rules) if rules else "none (any block)"))
     return "\n".join(lines)
+
+
+COMMANDS = [
+    Command(
+        "build",
+        build_command,
+        "Build an RYS model: copy SRC with the layers of CONFIG (byte-exact, streaming).",
+        (
+            argument("src", "Source GGUF (or the first shard of a split model).", type=Path),
+            argument("dst", "Output GGUF.", type=Path),
+            CONFIG,
+            FORCE,
+            option(
+                "--split-max-size",
+                help="Write shards of at most this size (e.g. 50G, 500M), named as gguf-split does.",
+            ),
+            SWA_PATTERN,
+            ALLOW_UNKNOWN,
+            QUIET,
+        ),
+    ),
+    Command(
+        "inspect",
+        inspect_command,
+        "Show a GGUF's architecture, layers, tensors, RYS layer path and RYS constraints.",
+        (
+            argument("file", "A GGUF file (or the first shard of a split model).", type=Path),
+            switch("--json", help="Print one JSON object.")(dest="as_json"),
+        ),
+    ),
+]

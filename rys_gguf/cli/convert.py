@@ -3,38 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
-
-import typer
 
 from ..convert.types import OUTTYPES, QUANT_TYPES
-from .options import AllowUnknown, Force, Imatrix, OptionalConfig, Quiet, SwaPattern
-from .progress import LazyBar, StageBars
+from .command import Command, argument, option
+from .options import ALLOW_UNKNOWN, FORCE, IMATRIX, OPTIONAL_CONFIG, QUIET, SWA_PATTERN, THREADS
+from .progress import LazyBar, StageBars, echo
 
 QUANT_HELP = "llama.cpp quantization type: " + ", ".join(QUANT_TYPES) + "."
 
 
 def convert_command(
-    hf_dir: Annotated[Path, typer.Argument(help="HuggingFace model folder (config.json, weights).")],
-    out: Annotated[Path, typer.Argument(help="Output GGUF.")],
-    config: OptionalConfig = None,
-    outtype: Annotated[str, typer.Option("--outtype", help=f"Converter output type: {'|'.join(OUTTYPES)}.")] = "auto",
-    quantize_type: Annotated[str | None, typer.Option("--quantize", help=QUANT_HELP)] = None,
-    imatrix: Imatrix = None,
-    converter: Annotated[
-        Path | None,
-        typer.Option(
-            "--converter",
-            help="A llama.cpp checkout to convert with (default: the converter of the installed "
-            "llama-cpp-python, fetched once from its PyPI source).",
-        ),
-    ] = None,
-    force: Force = False,
-    write_swa_pattern: SwaPattern = False,
-    allow_unknown_arch: AllowUnknown = False,
-    quiet: Quiet = False,
+    hf_dir: Path,
+    out: Path,
+    config: str | None,
+    outtype: str,
+    quantize_type: str | None,
+    imatrix: Path | None,
+    converter: Path | None,
+    force: bool,
+    write_swa_pattern: bool,
+    allow_unknown_arch: bool,
+    quiet: bool,
 ) -> None:
-    """Convert a HuggingFace model to GGUF, quantize it, then duplicate the CONFIG layers."""
     from ..builder.layout import BuildOptions
     from ..convert.pipeline import convert_hf
     from ..files import format_bytes
@@ -55,19 +45,12 @@ def convert_command(
         )
     what = result.quant_type or result.outtype
     rys = f", RYS {result.spec}" if result.spec else ""
-    typer.echo(f"{result.path}: {what}{rys}, {format_bytes(result.n_bytes)}")
+    echo(f"{result.path}: {what}{rys}, {format_bytes(result.n_bytes)}")
 
 
 def quantize_command(
-    src: Annotated[Path, typer.Argument(help="Input GGUF (f32, f16 or bf16).")],
-    dst: Annotated[Path, typer.Argument(help="Output GGUF.")],
-    quant_type: Annotated[str, typer.Option("--type", "-t", help=QUANT_HELP)],
-    imatrix: Imatrix = None,
-    threads: Annotated[int, typer.Option("--threads", help="CPU threads (0: all cores).")] = 0,
-    force: Force = False,
-    quiet: Quiet = False,
+    src: Path, dst: Path, quant_type: str, imatrix: Path | None, threads: int | None, force: bool, quiet: bool
 ) -> None:
-    """Quantize a GGUF with llama.cpp (llama_model_quantize)."""
     from ..convert.quantize import quantize
     from ..files import format_bytes
     from ..gguffile.reader import GGUFModel
@@ -75,6 +58,49 @@ def quantize_command(
     with GGUFModel(src) as model:
         n_tensors = len(model.tensors)
     with LazyBar(quiet, total=n_tensors, unit="tensor") as bar:
-        result = quantize(src, dst, quant_type, imatrix=imatrix, force=force, n_threads=threads, progress=bar.update)
+        result = quantize(
+            src, dst, quant_type, imatrix=imatrix, force=force, n_threads=threads or 0, progress=bar.update
+        )
     extra = f", imatrix {result.n_imatrix_entries} entries" if result.n_imatrix_entries else ""
-    typer.echo(f"{result.path}: {result.quant_type}{extra}, {format_bytes(result.n_bytes)}")
+    echo(f"{result.path}: {result.quant_type}{extra}, {format_bytes(result.n_bytes)}")
+
+
+COMMANDS = [
+    Command(
+        "convert",
+        convert_command,
+        "Convert a HuggingFace model to GGUF, quantize it, then duplicate the CONFIG layers.",
+        (
+            argument("hf_dir", "HuggingFace model folder (config.json, weights).", type=Path),
+            argument("out", "Output GGUF.", type=Path),
+            OPTIONAL_CONFIG,
+            option("--outtype", help=f"Converter output type: {'|'.join(OUTTYPES)}.", default="auto"),
+            option("--quantize", help=QUANT_HELP, dest="quantize_type"),
+            IMATRIX,
+            option(
+                "--converter",
+                help="A llama.cpp checkout to convert with (default: the converter of the installed "
+                "llama-cpp-python, fetched once from its PyPI source).",
+                type=Path,
+            ),
+            FORCE,
+            SWA_PATTERN,
+            ALLOW_UNKNOWN,
+            QUIET,
+        ),
+    ),
+    Command(
+        "quantize",
+        quantize_command,
+        "Quantize a GGUF with llama.cpp (llama_model_quantize).",
+        (
+            argument("src", "Input GGUF (f32, f16 or bf16).", type=Path),
+            argument("dst", "Output GGUF.", type=Path),
+            option("--type", "-t", help=QUANT_HELP, required=True, dest="quant_type"),
+            IMATRIX,
+            THREADS,
+            FORCE,
+            QUIET,
+        ),
+    ),
+]

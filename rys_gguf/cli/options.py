@@ -1,5 +1,5 @@
-"""Every option more than one command takes, declared once (flag, short flag, help), and the
-parsers for values typer cannot type: sizes, number lists, ranges.
+"""Every parameter more than one command takes, declared once (flags, help, type), and the
+parsers for values argparse cannot type itself (sizes, number lists, ranges).
 
 Short flags mean one thing everywhere: -c config, -o out, -q quiet, -k top, -n name, -t type,
 -m metric, -p publisher, -ngl GPU layers.
@@ -7,54 +7,24 @@ Short flags mean one thing everywhere: -c config, -o out, -q quiet, -k top, -n n
 
 from __future__ import annotations
 
+import argparse
 import re
 from pathlib import Path
-from typing import Annotated
-
-import typer
 
 from ..errors import OptionError
+from .command import argument, option, switch
 
-PLAN_HELP = "Layer plan: 'i,j' (layers i..j-1 run twice), 'i,j;k,l' (several blocks) or 'layers:0,1,...'."
+# -- value parsers (errors are one line, exit code 2) ---------------------------------------
 
-Config = Annotated[str, typer.Option("--config", "-c", help=PLAN_HELP)]
-OptionalConfig = Annotated[
-    str | None, typer.Option("--config", "-c", help=PLAN_HELP + " Without it, no layer is duplicated.")
-]
-Force = Annotated[bool, typer.Option("--force", help="Overwrite the output if it exists.")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
-SwaPattern = Annotated[
-    bool,
-    typer.Option(
-        "--write-swa-pattern",
-        help="Sliding-window families: allow any block size by writing each layer's SWA flag as an "
-        "array (honoured by new llama.cpp; older runtimes such as current Ollama ignore it).",
-    ),
-]
-AllowUnknown = Annotated[
-    bool, typer.Option("--allow-unknown-arch", help="Treat an architecture missing from the rules table as plain.")
-]
-Imatrix = Annotated[
-    Path | None, typer.Option("--imatrix", help="Importance matrix (llama-imatrix output, GGUF or .dat).")
-]
-ModelArg = Annotated[Path, typer.Argument(help="The GGUF (or the first shard of a split model).")]
-SweepArg = Annotated[Path, typer.Argument(metavar="DIR", help="A sweep folder made by rys-gguf scan.")]
-Top = Annotated[int, typer.Option("--top", "-k", min=1, help="Configs in the top table.")]
-NoPng = Annotated[bool, typer.Option("--no-png", help="Skip the PNG heatmaps (no matplotlib).")]
 
-# llama.cpp runtime options (scan, validate, verify).
-NGpu = Annotated[int, typer.Option("--n-gpu-layers", "-ngl", help="Layers to offload to the GPU(s); -1 = all.")]
-SplitMode = Annotated[str, typer.Option("--split-mode", help="How to spread one model over GPUs: none, layer or row.")]
-TensorSplit = Annotated[
-    str | None, typer.Option("--tensor-split", help="Share of the model per GPU, e.g. 1,1 for two equal GPUs.")
-]
-MainGpu = Annotated[int, typer.Option("--main-gpu", help="GPU for the model (split-mode none) or scratch results.")]
-NCtx = Annotated[int, typer.Option("--n-ctx", help="Context size; 0 sizes it for all probe prompts at once.")]
-Threads = Annotated[int | None, typer.Option("--threads", help="CPU threads (default: all cores).")]
-FlashAttn = Annotated[bool, typer.Option("--flash-attn", help="Use flash attention.")]
-NoThink = Annotated[
-    bool, typer.Option("--no-think", help="Thinking models: '/no_think' and a closed think block before each answer.")
-]
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
 
 
 def parse_size(text: str, option: str = "--split-max-size") -> int:
@@ -84,3 +54,35 @@ def parse_range(text: str | None) -> tuple[int, int] | None:
     if not sep or not a.isdigit() or not b.isdigit() or int(a) >= int(b):
         raise OptionError(f"--start {text!r}: expected a:b with a < b (block starts a <= i < b)")
     return int(a), int(b)
+
+
+# -- shared parameters ----------------------------------------------------------------------
+
+PLAN_HELP = "Layer plan: 'i,j' (layers i..j-1 run twice), 'i,j;k,l' (several blocks) or 'layers:0,1,...'."
+
+CONFIG = option("--config", "-c", help=PLAN_HELP, required=True)
+OPTIONAL_CONFIG = option("--config", "-c", help=PLAN_HELP + " Without it, no layer is duplicated.")
+FORCE = switch("--force", help="Overwrite the output if it exists.")
+QUIET = switch("--quiet", "-q", help="No progress bar.")
+SWA_PATTERN = switch(
+    "--write-swa-pattern",
+    help="Sliding-window families: allow any block size by writing each layer's SWA flag as an "
+    "array (honoured by new llama.cpp; older runtimes such as current Ollama ignore it).",
+)
+ALLOW_UNKNOWN = switch("--allow-unknown-arch", help="Treat an architecture missing from the rules table as plain.")
+IMATRIX = option("--imatrix", help="Importance matrix (llama-imatrix output, GGUF or .dat).", type=Path)
+MODEL = argument("model", "The GGUF (or the first shard of a split model).", type=Path)
+SWEEP = argument("directory", "A sweep folder made by rys-gguf scan.", type=Path, metavar="DIR")
+TOP = option("--top", "-k", help="Configs in the top table.", type=positive_int, default=10)
+NO_PNG = switch("--no-png", help="Skip the PNG heatmaps (no matplotlib).")
+
+# llama.cpp runtime options (scan, validate, verify).
+N_GPU_LAYERS = option("--n-gpu-layers", "-ngl", help="Layers to offload to the GPU(s); -1 = all.", type=int, default=-1)
+SPLIT_MODE = option("--split-mode", help="How to spread one model over GPUs: none, layer or row.", default="layer")
+TENSOR_SPLIT = option("--tensor-split", help="Share of the model per GPU, e.g. 1,1 for two equal GPUs.")
+MAIN_GPU = option("--main-gpu", help="GPU for the model (split-mode none) or scratch results.", type=int, default=0)
+N_CTX = option("--n-ctx", help="Context size; 0 sizes it for all probe prompts at once.", type=int, default=0)
+THREADS = option("--threads", help="CPU threads (default: all cores).", type=positive_int)
+FLASH_ATTN = switch("--flash-attn", help="Use flash attention.")
+NO_THINK = switch("--no-think", help="Thinking models: '/no_think' and a closed think block before each answer.")
+RUNTIME = (N_GPU_LAYERS, SPLIT_MODE, TENSOR_SPLIT, MAIN_GPU, THREADS, FLASH_ATTN)

@@ -1,16 +1,22 @@
-"""Progress bars, drawn by the CLI only (the library reports progress through callbacks).
+"""What the CLI shows while it works: progress bars and lines (the library only calls back).
 
 tqdm is imported when a bar is first drawn, so commands that finish at once never load it.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
-
-import typer
 
 if TYPE_CHECKING:
     from tqdm import tqdm
+
+
+def echo(text: str = "", err: bool = False) -> None:
+    """Print one line to stdout (or stderr)."""
+    stream = sys.stderr if err else sys.stdout
+    stream.write(text + "\n")
+    stream.flush()
 
 
 def _bar(quiet: bool, **tqdm_args: Any) -> tqdm[None]:
@@ -20,13 +26,16 @@ def _bar(quiet: bool, **tqdm_args: Any) -> tqdm[None]:
 
 
 class LazyBar:
-    """A tqdm bar drawn on the first update, so nothing shows before every input was checked."""
+    """A tqdm bar drawn on the first update, so nothing shows before every input was checked;
+    a quiet bar never loads tqdm at all."""
 
     def __init__(self, quiet: bool, **tqdm_args: Any) -> None:
         self.quiet, self.tqdm_args = quiet, tqdm_args
         self.bar: tqdm[None] | None = None
 
     def update(self, n: int = 1, total: int | None = None) -> None:
+        if self.quiet:
+            return
         if self.bar is None:
             self.bar = _bar(self.quiet, **({"total": total} | self.tqdm_args))
         self.bar.update(n)
@@ -35,7 +44,7 @@ class LazyBar:
         if self.bar is not None:
             self.bar.write(text)
         else:
-            typer.echo(text)
+            echo(text)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -62,7 +71,7 @@ class StageBars:
         self.n += 1
         if self.quiet:
             return
-        typer.echo(f"[{self.n}] {text}", err=True)
+        echo(f"[{self.n}] {text}", err=True)
         if total > 0:
             unit = "B" if total > 10**5 else "it"
             self.bar = LazyBar(False, total=total, unit=unit, unit_scale=unit == "B")

@@ -2,35 +2,24 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-import typer
-
-from .options import NoPng, Top
+from ..report.metrics import METRICS
+from .command import Command, argument, option
+from .options import NO_PNG, TOP
+from .progress import echo
 
 if TYPE_CHECKING:
     from ..report.ranking import ReportSummary
 
-
-class Metric(str, Enum):
-    """The choices of --metric: ``report.ranking.METRICS`` (a test keeps the two equal)."""
-
-    z = "z"
-    sum = "sum"
-    math = "math"
-    eq = "eq"
-
-
-MetricOpt = Annotated[
-    Metric,
-    typer.Option(
-        "--metric",
-        "-m",
-        help="Rank by: z = z(Δmath) + z(Δeq) (the original's balanced score), sum = Δmath + Δeq, math or eq alone.",
-    ),
-]
+METRIC = option(
+    "--metric",
+    "-m",
+    help="Rank by: z = z(Δmath) + z(Δeq) (the original's balanced score), sum = Δmath + Δeq, math or eq alone.",
+    choices=METRICS,
+    default="z",
+)
 
 
 def show(summary: ReportSummary, top: int) -> None:
@@ -39,21 +28,30 @@ def show(summary: ReportSummary, top: int) -> None:
     from ..report.terminal import terminal_heatmap
 
     for warning in summary.warnings:
-        typer.echo(f"rys-gguf: warning: {warning}", err=True)
-    typer.echo(format_table(summary, top))
-    typer.echo("")
-    typer.echo(terminal_heatmap(summary, summary.metric))
+        echo(f"rys-gguf: warning: {warning}", err=True)
+    echo(format_table(summary, top))
+    echo("")
+    echo(terminal_heatmap(summary, summary.metric))
     names = ", ".join(p.name for p in summary.paths)
-    typer.echo(f"\nwrote {names} in {summary.directory}")
+    echo(f"\nwrote {names} in {summary.directory}")
 
 
-def report_command(
-    directory: Annotated[Path, typer.Argument(metavar="DIR", help="A sweep folder (sweep.json + results.jsonl).")],
-    metric: MetricOpt = Metric.z,
-    top: Top = 10,
-    no_png: NoPng = False,
-) -> None:
-    """Rank a sweep; write heatmaps, ranking.csv/json and report.md into DIR."""
+def report_command(directory: Path, metric: str, top: int, no_png: bool) -> None:
     from ..report.write import write_report
 
-    show(write_report(directory, metric.value, top, png=not no_png), top)
+    show(write_report(directory, metric, top, png=not no_png), top)
+
+
+COMMANDS = [
+    Command(
+        "report",
+        report_command,
+        "Rank a sweep; write heatmaps, ranking.csv/json and report.md into DIR.",
+        (
+            argument("directory", "A sweep folder (sweep.json + results.jsonl).", type=Path, metavar="DIR"),
+            METRIC,
+            TOP,
+            NO_PNG,
+        ),
+    ),
+]

@@ -3,28 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-import typer
-
+from .command import Command, argument, option, switch
 from .options import (
-    FlashAttn,
-    MainGpu,
-    NCtx,
-    NGpu,
-    NoPng,
-    NoThink,
-    Quiet,
-    SplitMode,
-    SwaPattern,
-    TensorSplit,
-    Threads,
-    Top,
+    N_CTX,
+    NO_PNG,
+    NO_THINK,
+    QUIET,
+    RUNTIME,
+    SWA_PATTERN,
+    TOP,
     parse_floats,
     parse_range,
 )
-from .progress import LazyBar
-from .report import Metric, MetricOpt, show
+from .progress import LazyBar, echo
+from .report import METRIC, show
 
 if TYPE_CHECKING:
     from ..llama.options import RuntimeOptions
@@ -50,54 +44,34 @@ def runtime_options(
 
 
 def scan_command(
-    model: Annotated[Path, typer.Argument(help="The GGUF to scan (or the first shard of a split model).")],
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="Sweep folder: results.jsonl, report, heatmaps. Rerun to resume.")
-    ],
-    min_block: Annotated[int, typer.Option("--min-block", help="Smallest block size j-i.")] = 1,
-    max_block: Annotated[int | None, typer.Option("--max-block", help="Largest block size j-i.")] = None,
-    start: Annotated[str | None, typer.Option("--start", help="Only blocks starting at a <= i < b, as a:b.")] = None,
-    configs: Annotated[Path | None, typer.Option("--configs", help="File with one config per line (any spec).")] = None,
-    shard: Annotated[
-        str | None, typer.Option("--shard", help="Run slice k of n of the grid (k/n, 1-based), for many machines.")
-    ] = None,
-    math: Annotated[str, typer.Option("--math", help="Math set: search (16), validation (120) or none.")] = "search",
-    eq_set: Annotated[
-        str,
-        typer.Option("--eq-set", help="EQ set: builtin (16), eqbench-v2 (171, downloaded once), a JSON file, or none."),
-    ] = "builtin",
-    n_eq: Annotated[int | None, typer.Option("--n-eq", help="Use only the first N EQ items.")] = None,
-    eq_scorer: Annotated[
-        str, typer.Option("--eq-scorer", help="eqbench-v2 (official v2 formula) or ng (the original scanner's).")
-    ] = "eqbench-v2",
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the generated math questions.")] = 0,
-    n_gpu_layers: NGpu = -1,
-    split_mode: SplitMode = "layer",
-    tensor_split: TensorSplit = None,
-    main_gpu: MainGpu = 0,
-    gpus: Annotated[
-        str | None, typer.Option("--gpus", help="One worker per GPU, e.g. 0,1 (when the model fits on one).")
-    ] = None,
-    n_ctx: NCtx = 0,
-    threads: Threads = None,
-    flash_attn: FlashAttn = False,
-    no_think: NoThink = False,
-    cache_dir: Annotated[
-        Path | None,
-        typer.Option("--cache-dir", help="Where per-layer shards go (tmpfs is a good choice); removed at the end."),
-    ] = None,
-    config_timeout: Annotated[
-        float | None,
-        typer.Option("--config-timeout", help="Seconds before a config's worker is killed and recorded as failed."),
-    ] = None,
-    write_swa_pattern: SwaPattern = False,
-    min_parse_rate: Annotated[
-        float, typer.Option("--min-parse-rate", help="Stop when the baseline parses fewer answers than this share.")
-    ] = 0.5,
-    top: Top = 10,
-    quiet: Quiet = False,
+    model: Path,
+    out: Path,
+    min_block: int,
+    max_block: int | None,
+    start: str | None,
+    configs: Path | None,
+    shard: str | None,
+    math: str,
+    eq_set: str,
+    n_eq: int | None,
+    eq_scorer: str,
+    seed: int,
+    n_gpu_layers: int,
+    split_mode: str,
+    tensor_split: str | None,
+    main_gpu: int,
+    gpus: str | None,
+    n_ctx: int,
+    threads: int | None,
+    flash_attn: bool,
+    no_think: bool,
+    cache_dir: Path | None,
+    config_timeout: float | None,
+    write_swa_pattern: bool,
+    min_parse_rate: float,
+    top: int,
+    quiet: bool,
 ) -> None:
-    """Sweep RYS configs of MODEL with the math and EQ probes; resumable, ranked, with heatmaps."""
     from ..builder.layout import BuildOptions
     from ..probes import ProbeSpec
     from ..report.tables import build_command, format_table
@@ -133,40 +107,105 @@ def scan_command(
 
         result = run_scan(model, out, options, on_event)
     summary = write_report(out, top=top)
-    typer.echo(format_table(summary, top))
-    typer.echo(terminal_heatmap(summary, summary.metric))
-    typer.echo(
+    echo(format_table(summary, top))
+    echo(terminal_heatmap(summary, summary.metric))
+    echo(
         f"{result.n_run} configs measured ({result.n_failed} failed), {result.n_resumed} already done, "
         f"{result.n_skipped} skipped by architecture rules; report: {out / 'report.md'}"
     )
     best = summary.best
     if best is not None:
-        typer.echo("best: " + build_command(summary.model_path, best.config))
+        echo("best: " + build_command(summary.model_path, best.config))
         if (best.d_sum or 0.0) <= 0:
-            typer.echo(
+            echo(
                 f"note: no config beat the baseline (the best changes math+EQ by {best.d_sum or 0.0:+.3f}); "
                 "RYS often does not help small models"
             )
 
 
-def merge_command(
-    out: Annotated[Path, typer.Argument(metavar="OUT", help="Folder for the merged sweep.")],
-    dirs: Annotated[list[Path], typer.Argument(metavar="DIR...", help="Sweep folders (e.g. one per shard).")],
-    metric: MetricOpt = Metric.z,
-    top: Top = 10,
-    no_png: NoPng = False,
-    no_report: Annotated[bool, typer.Option("--no-report", help="Only merge the rows.")] = False,
-) -> None:
-    """Join sweeps of one model and probe set (one row per config: ok over failed, then latest)."""
+def merge_command(out: Path, dirs: list[Path], metric: str, top: int, no_png: bool, no_report: bool) -> None:
     from ..report.write import write_report
     from ..scan.sweepdir import merge_sweeps
 
     result = merge_sweeps(out, dirs)
     for warning in result.warnings:
-        typer.echo(f"rys-gguf: warning: {warning}", err=True)
-    typer.echo(
+        echo(f"rys-gguf: warning: {warning}", err=True)
+    echo(
         f"merged {result.n_rows_read} rows from {result.n_sweeps} sweeps into {out}: "
         f"{result.n_configs} configs, {result.n_skipped} skipped by architecture rules"
     )
     if not no_report:
-        show(write_report(out, metric.value, top, png=not no_png), top)
+        show(write_report(out, metric, top, png=not no_png), top)
+
+
+COMMANDS = [
+    Command(
+        "scan",
+        scan_command,
+        "Sweep RYS configs of MODEL with the math and EQ probes; resumable, ranked, with heatmaps.",
+        (
+            argument("model", "The GGUF to scan (or the first shard of a split model).", type=Path),
+            option(
+                "--out",
+                "-o",
+                help="Sweep folder: results.jsonl, report, heatmaps. Rerun to resume.",
+                type=Path,
+                required=True,
+            ),
+            option("--min-block", help="Smallest block size j-i.", type=int, default=1),
+            option("--max-block", help="Largest block size j-i.", type=int),
+            option("--start", help="Only blocks starting at a <= i < b, as a:b."),
+            option("--configs", help="File with one config per line (any spec).", type=Path),
+            option("--shard", help="Run slice k of n of the grid (k/n, 1-based), for many machines."),
+            option("--math", help="Math set: search (16), validation (120) or none.", default="search"),
+            option(
+                "--eq-set",
+                help="EQ set: builtin (16), eqbench-v2 (171, downloaded once), a JSON file, or none.",
+                default="builtin",
+            ),
+            option("--n-eq", help="Use only the first N EQ items.", type=int),
+            option(
+                "--eq-scorer",
+                help="eqbench-v2 (official v2 formula) or ng (the original scanner's).",
+                default="eqbench-v2",
+            ),
+            option("--seed", help="Seed of the generated math questions.", type=int, default=0),
+            *RUNTIME,
+            option("--gpus", help="One worker per GPU, e.g. 0,1 (when the model fits on one)."),
+            N_CTX,
+            NO_THINK,
+            option(
+                "--cache-dir",
+                help="Where per-layer shards go (tmpfs is a good choice); removed at the end.",
+                type=Path,
+            ),
+            option(
+                "--config-timeout",
+                help="Seconds before a config's worker is killed and recorded as failed.",
+                type=float,
+            ),
+            SWA_PATTERN,
+            option(
+                "--min-parse-rate",
+                help="Stop when the baseline parses fewer answers than this share.",
+                type=float,
+                default=0.5,
+            ),
+            TOP,
+            QUIET,
+        ),
+    ),
+    Command(
+        "merge",
+        merge_command,
+        "Join sweeps of one model and probe set (one row per config: ok over failed, then latest).",
+        (
+            argument("out", "Folder for the merged sweep.", type=Path, metavar="OUT"),
+            argument("dirs", "Sweep folders (e.g. one per shard).", type=Path, many=True, metavar="DIR"),
+            METRIC,
+            TOP,
+            NO_PNG,
+            switch("--no-report", help="Only merge the rows."),
+        ),
+    ),
+]

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-import typer
-
-from .options import FlashAttn, Force, MainGpu, ModelArg, NGpu, Quiet, SplitMode, TensorSplit, Threads
-from .progress import LazyBar
+from .command import Command, CommandFailed, argument, option, switch
+from .options import FORCE, MODEL, QUIET, RUNTIME
+from .progress import LazyBar, echo
 from .scan import runtime_options
 
 if TYPE_CHECKING:
@@ -17,24 +16,18 @@ if TYPE_CHECKING:
 
 
 def verify_command(
-    src: Annotated[Path, typer.Argument(help="The original GGUF the RYS model was built from.")],
-    rys: Annotated[Path, typer.Argument(help="The RYS GGUF to check.")],
-    text: Annotated[
-        str | None,
-        typer.Option("--text", help="Text to compare next-token distributions on (default: a fixed one)."),
-    ] = None,
-    max_tokens: Annotated[
-        int | None, typer.Option("--max-tokens", help="Length of each greedy sample (default: 32 tokens).")
-    ] = None,
-    n_gpu_layers: NGpu = -1,
-    split_mode: SplitMode = "layer",
-    tensor_split: TensorSplit = None,
-    main_gpu: MainGpu = 0,
-    threads: Threads = None,
-    flash_attn: FlashAttn = False,
-    quiet: Quiet = False,
+    src: Path,
+    rys: Path,
+    text: str | None,
+    max_tokens: int | None,
+    n_gpu_layers: int,
+    split_mode: str,
+    tensor_split: str | None,
+    main_gpu: int,
+    threads: int | None,
+    flash_attn: bool,
+    quiet: bool,
 ) -> None:
-    """Check RYS against SRC: layer path, tensor data, llama.cpp load, next-token agreement."""
     from ..gguffile.reader import GGUFModel
     from ..ship.verify import FIXED_TEXT, N_SAMPLE_TOKENS, verify_model
 
@@ -46,15 +39,15 @@ def verify_command(
         def stage(what: str) -> None:
             bar.close()  # hashing is over
             if not quiet:
-                typer.echo(f"running {what}", err=True)
+                echo(f"running {what}", err=True)
 
         report = verify_model(
             src, rys, text or FIXED_TEXT, options,
             n_sample_tokens=max_tokens or N_SAMPLE_TOKENS, progress=bar.update, stage=stage,
         )  # fmt: skip
-    typer.echo(format_report(report))
+    echo(format_report(report))
     if not report.passed:
-        raise typer.Exit(1)
+        raise CommandFailed(1)
 
 
 def format_report(report: VerifyReport) -> str:
@@ -73,57 +66,31 @@ def format_report(report: VerifyReport) -> str:
     return "\n".join(lines)
 
 
-def ollama_command(
-    model: ModelArg,
-    name: Annotated[
-        str | None, typer.Option("--name", "-n", help="Ollama model name (default: from the file name).")
-    ] = None,
-    create: Annotated[bool, typer.Option("--create", help="Run `ollama create` now (needs ollama on PATH).")] = False,
-    no_template: Annotated[
-        bool, typer.Option("--no-template", help="Write no Go TEMPLATE; leave the chat template to Ollama.")
-    ] = False,
-    force: Force = False,
-) -> None:
-    """Write an Ollama Modelfile beside MODEL; print `ollama create` (or run it with --create)."""
+def ollama_command(model: Path, name: str | None, create: bool, no_template: bool, force: bool) -> None:
     from ..ship.ollama import create_ollama_model, find_ollama, prepare_ollama, write_modelfile
 
     export = prepare_ollama(model, name, template=not no_template)
     path = write_modelfile(export, force=force)
-    typer.echo(f"wrote {path}")
-    typer.echo(f"  chat template: {export.template_note}")
-    typer.echo(f"  stop: {', '.join(export.stops) if export.stops else '(none)'}")
+    echo(f"wrote {path}")
+    echo(f"  chat template: {export.template_note}")
+    echo(f"  stop: {', '.join(export.stops) if export.stops else '(none)'}")
     for note in export.notes:
-        typer.echo(f"note: {note}")
+        echo(f"note: {note}")
     for warning in export.warnings:
-        typer.echo(f"warning: {warning}", err=True)
+        echo(f"warning: {warning}", err=True)
     command_line = shlex.join(export.command)
     if not create:
-        typer.echo(f"create the Ollama model with:\n  {command_line}")
+        echo(f"create the Ollama model with:\n  {command_line}")
         return
     binary = find_ollama(export)
-    typer.echo(f"running: {command_line}")
+    echo(f"running: {command_line}")
     create_ollama_model(export, binary)
-    typer.echo(f"created {export.name}; chat with: ollama run {export.name}")
+    echo(f"created {export.name}; chat with: ollama run {export.name}")
 
 
 def lmstudio_command(
-    model: ModelArg,
-    publisher: Annotated[
-        str | None,
-        typer.Option("--publisher", "-p", help="Publisher folder LM Studio lists the model under (default: rys-gguf)."),
-    ] = None,
-    name: Annotated[
-        str | None, typer.Option("--name", "-n", help="Model folder name (default: from the file name).")
-    ] = None,
-    root: Annotated[
-        Path | None,
-        typer.Option("--root", help="LM Studio's models folder (default: $LMSTUDIO_MODELS_DIR or ~/.lmstudio/models)."),
-    ] = None,
-    copy: Annotated[bool, typer.Option("--copy", help="Copy the file(s) instead of hard-linking.")] = False,
-    force: Force = False,
-    quiet: Quiet = False,
+    model: Path, publisher: str | None, name: str | None, root: Path | None, copy: bool, force: bool, quiet: bool
 ) -> None:
-    """Place MODEL (and its shards) in LM Studio's models folder as ROOT/PUBLISHER/NAME/."""
     from ..gguffile.reader import GGUFModel
     from ..ship.lmstudio import DEFAULT_PUBLISHER, export_lmstudio
 
@@ -131,16 +98,58 @@ def lmstudio_command(
         n_bytes = m.n_bytes
     with LazyBar(quiet or not copy, total=n_bytes, unit="B", unit_scale=True, desc="copy") as bar:
         done = export_lmstudio(
-            model,
-            publisher=publisher or DEFAULT_PUBLISHER,
-            name=name,
-            root=root,
-            copy=copy,
-            force=force,
+            model, publisher=publisher or DEFAULT_PUBLISHER, name=name, root=root, copy=copy, force=force,
             progress=bar.update,
-        )
+        )  # fmt: skip
     verb = "copied" if done.copied else "hard-linked"
-    typer.echo(f"{verb} {len(done.files)} file(s) into {done.folder}")
-    typer.echo(f"LM Studio lists it as {done.folder.parent.name}/{done.folder.name}")
+    echo(f"{verb} {len(done.files)} file(s) into {done.folder}")
+    echo(f"LM Studio lists it as {done.folder.parent.name}/{done.folder.name}")
     for warning in done.warnings:
-        typer.echo(f"warning: {warning}", err=True)
+        echo(f"warning: {warning}", err=True)
+
+
+COMMANDS = [
+    Command(
+        "verify",
+        verify_command,
+        "Check RYS against SRC: layer path, tensor data, llama.cpp load, next-token agreement.",
+        (
+            argument("src", "The original GGUF the RYS model was built from.", type=Path),
+            argument("rys", "The RYS GGUF to check.", type=Path),
+            option("--text", help="Text to compare next-token distributions on (default: a fixed one)."),
+            option("--max-tokens", help="Length of each greedy sample (default: 32 tokens).", type=int),
+            *RUNTIME,
+            QUIET,
+        ),
+    ),
+    Command(
+        "ollama",
+        ollama_command,
+        "Write an Ollama Modelfile beside MODEL; print `ollama create` (or run it with --create).",
+        (
+            MODEL,
+            option("--name", "-n", help="Ollama model name (default: from the file name)."),
+            switch("--create", help="Run `ollama create` now (needs ollama on PATH)."),
+            switch("--no-template", help="Write no Go TEMPLATE; leave the chat template to Ollama."),
+            FORCE,
+        ),
+    ),
+    Command(
+        "lmstudio",
+        lmstudio_command,
+        "Place MODEL (and its shards) in LM Studio's models folder as ROOT/PUBLISHER/NAME/.",
+        (
+            MODEL,
+            option("--publisher", "-p", help="Publisher folder LM Studio lists the model under (default: rys-gguf)."),
+            option("--name", "-n", help="Model folder name (default: from the file name)."),
+            option(
+                "--root",
+                help="LM Studio's models folder (default: $LMSTUDIO_MODELS_DIR or ~/.lmstudio/models).",
+                type=Path,
+            ),
+            switch("--copy", help="Copy the file(s) instead of hard-linking."),
+            FORCE,
+            QUIET,
+        ),
+    ),
+]

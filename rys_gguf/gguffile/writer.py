@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..errors import OutputError
-from ..files import Progress, copy_range, preallocate
+from ..files import Progress, Writeback, copy_range, preallocate
 from .reader import TensorInfo
 from .spec import MAGIC, MAX_NAME_BYTES, SCALAR_FORMATS, ValueType, pad
 
@@ -117,13 +117,14 @@ def write_layout(out: BinaryIO, layout: GGUFLayout, progress: Progress | None = 
     preallocate(fd, layout.n_bytes)
     out.write(layout.header())
     out.flush()
+    writeback = Writeback(fd)
     sources: dict[Path, int] = {}
     try:
         for t in layout.tensors:
             src = t.source
             if src.path not in sources:
                 sources[src.path] = os.open(src.path, os.O_RDONLY)
-            copy_range(sources[src.path], src.data_offset, src.n_bytes, fd, progress)
+            copy_range(sources[src.path], src.data_offset, src.n_bytes, fd, progress, writeback)
             gap = -src.n_bytes % layout.alignment
             if gap:
                 os.write(fd, bytes(gap))

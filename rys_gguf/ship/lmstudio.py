@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..builder.model import model_constraints, swa_array_warning
 from ..errors import ExportError
-from ..files import Progress, copy_range, staged
+from ..files import Progress, Writeback, copy_range, staged
 from ..gguffile.reader import GGUFModel
 from ..gguffile.spec import model_stem
 
@@ -104,5 +104,6 @@ def _link(src: Path, dst: Path) -> None:
 
 def _copy_file(src: Path, dst: Path, progress: Progress | None) -> None:
     with open(src, "rb") as fin, open(dst, "wb") as fout:
-        copy_range(fin.fileno(), 0, os.fstat(fin.fileno()).st_size, fout.fileno(), progress)
+        n = os.fstat(fin.fileno()).st_size
+        copy_range(fin.fileno(), 0, n, fout.fileno(), progress, Writeback(fout.fileno()))
         os.fsync(fout.fileno())
