@@ -2,9 +2,10 @@
 
 Markers say what a test needs beyond this repository: ``llama`` (llama.cpp, in this process or
 in the scan's workers), ``network`` (PyPI: a real model or llama-cpp-python's source) and
-``slow`` (a real model). Tests that use the ``gemma_path`` or ``converter_cache`` fixtures are
-marked here. The guards keep the marks honest: a test without ``llama`` cannot import llama.cpp
-(nor can its child processes), and one without ``network`` cannot open a socket or reach PyPI.
+``slow`` (a real model). Tests that use the ``gemma_path``, ``smollm2_path`` or
+``converter_cache`` fixtures are marked here. The guards keep the marks honest: a test without
+``llama`` cannot import llama.cpp (nor can its child processes), and one without ``network``
+cannot open a socket or reach PyPI.
 """
 
 from __future__ import annotations
@@ -18,12 +19,16 @@ from pathlib import Path
 import pytest
 from helpers.sweeps import FAKE_WORKER, worker_command
 
-from rys_gguf.demo.models import fetch_gemma
+from rys_gguf.demo.models import fetch_gemma, fetch_smollm2
 from rys_gguf.scan.pool import WORKER_ENV
 
 BLOCKED = Path(__file__).parent / "helpers" / "blocked"
 LLAMA_MODULES = ("llama_cpp", "rys_gguf.llama.engine", "rys_gguf.llama.logs", "rys_gguf.llama.quantize")
-NEEDS = {"gemma_path": ("slow", "network", "llama"), "converter_cache": ("network", "llama")}
+NEEDS = {
+    "gemma_path": ("slow", "network", "llama"),
+    "smollm2_path": ("slow", "network", "llama"),
+    "converter_cache": ("network", "llama"),
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -54,6 +59,12 @@ def guard_markers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
 def gemma_path() -> Path:
     """Gemma 3 270M Q4_K_M, verified by sha256 (cached under $RYS_CACHE_DIR)."""
     return fetch_gemma()
+
+
+@pytest.fixture(scope="session")
+def smollm2_path() -> Path:
+    """SmolLM2-135M-Instruct Q4_1 (a chat model: ChatML), verified by sha256."""
+    return fetch_smollm2()
 
 
 @pytest.fixture

@@ -16,9 +16,15 @@ from rys_gguf.ship.lmstudio import DEFAULT_PUBLISHER, LMSTUDIO_ENV
 from rys_gguf.ship.verify import N_SAMPLE_TOKENS
 
 COMMANDS = app.commands
-# Same flag, another meaning, on purpose: validate re-scores --top configs and reads the large
-# EQ sets; Ollama and LM Studio name different things.
-SAME_FLAG_OTHER_HELP = {("validate", "--top"), ("validate", "--eq-set"), ("lmstudio", "--name")}
+# Same flag, another meaning, on purpose: validate and eval take the --top configs of a sweep,
+# validate reads the large EQ sets, eval's --out holds results; Ollama and LM Studio name different things.
+SAME_FLAG_OTHER_HELP = {
+    ("validate", "--top"),
+    ("validate", "--eq-set"),
+    ("eval", "--top"),
+    ("eval", "--out"),
+    ("lmstudio", "--name"),
+}
 
 
 def options() -> list[tuple[str, list[str], str]]:

@@ -7,15 +7,21 @@ from pathlib import Path
 
 from rys_gguf.arch import support_table
 from rys_gguf.cli import app
+from rys_gguf.cli.command import Param
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _shown(p: Param) -> str:
+    name = (p.metavar or p.name.upper()) + ("..." if p.many else "")
+    return f"[{name}]" if p.optional else name
 
 
 def usage_block() -> str:
     """Every command with its arguments, summary and options, as --help states them."""
     lines = []
     for name, cmd in app.commands.items():
-        args = " ".join((p.metavar or p.name.upper()) + ("..." if p.many else "") for p in cmd.params if p.positional)
+        args = " ".join(_shown(p) for p in cmd.params if p.positional)
         lines.append(f"rys-gguf {name} {args} [OPTIONS]".replace("  ", " "))
         lines.append(f"    {cmd.summary}")
         for p in cmd.params:

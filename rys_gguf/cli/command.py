@@ -24,6 +24,7 @@ class Param:
     switch: bool = False  # a flag without a value: True when given
     choices: tuple[str, ...] | None = None
     many: bool = False  # one or more values (positionals only)
+    optional: bool = False  # a positional that may be left out
     dest: str | None = None
     metavar: str | None = None
 
@@ -52,10 +53,10 @@ class Param:
         if self.default not in (None, False, ()) and not self.positional:
             shown += f" [default: {self.default}]"
         if self.positional:
+            nargs = "+" if self.many else "?" if self.optional else None
             parser.add_argument(
-                self.name, help=shown, type=self.type, nargs="+" if self.many else None,
-                metavar=self.metavar or self.name.upper(),
-            )  # fmt: skip
+                self.name, help=shown, type=self.type, nargs=nargs, metavar=self.metavar or self.name.upper()
+            )
         elif self.switch:
             parser.add_argument(*self.flags, help=shown, action="store_true", dest=self.name)
         else:

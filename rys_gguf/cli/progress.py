@@ -30,7 +30,9 @@ class LazyBar:
     a quiet bar never loads tqdm at all."""
 
     def __init__(self, quiet: bool, **tqdm_args: Any) -> None:
-        self.quiet, self.tqdm_args = quiet, tqdm_args
+        # The stream is the stderr of the moment the command starts: a library that captures
+        # stderr while it runs (lm-eval does) must not swallow our bar.
+        self.quiet, self.tqdm_args = quiet, {"file": sys.stderr, **tqdm_args}
         self.bar: tqdm[None] | None = None
 
     def update(self, n: int = 1, total: int | None = None) -> None:

@@ -74,13 +74,15 @@ class Engine:
         self.n_layers = int(llama_cpp.llama_model_n_layer(self.model))
         self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self.vocab))
         self._batch_ctx: _Context | None = None
+        self._logits_ctx: _Context | None = None
         self._pieces: dict[int, bytes] = {}
 
     def close(self) -> None:
         """Free the batch context, then the `Llama` (its context before its model)."""
-        if self._batch_ctx is not None:
-            self._batch_ctx.close()
-            self._batch_ctx = None
+        for ctx in (self._batch_ctx, self._logits_ctx):
+            if ctx is not None:
+                ctx.close()
+        self._batch_ctx = self._logits_ctx = None
         self.llm.close()
 
     def metadata(self, key: str) -> str | None:
@@ -97,9 +99,10 @@ class Engine:
     def bos_eos(self) -> tuple[int, int]:
         return int(llama_cpp.llama_vocab_bos(self.vocab)), int(llama_cpp.llama_vocab_eos(self.vocab))
 
-    def tokenize(self, text: str) -> list[int]:
-        """Tokens of `text`, special tokens parsed, BOS added when the model wants it."""
-        return self.llm.tokenize(text.encode("utf-8"), add_bos=self._add_bos, special=True)
+    def tokenize(self, text: str, add_bos: bool | None = None) -> list[int]:
+        """Tokens of `text`, special tokens parsed, BOS added when the model wants it (or as told)."""
+        bos = self._add_bos if add_bos is None else add_bos
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=bos, special=True)
 
     def _piece(self, token: int) -> bytes:
         piece = self._pieces.get(token)
@@ -221,21 +224,27 @@ class Engine:
 
     def token_logits(self, text: str) -> np.ndarray:
         """Float32 logits [n_tokens, n_vocab] at every position of the tokenized text."""
-        tokens = self.tokenize(text)
+        return self.logits(self.tokenize(text))
+
+    def logits(self, tokens: Sequence[int]) -> np.ndarray:
+        """Float32 logits [n_tokens, n_vocab] at every position of a token sequence."""
         if not tokens:
-            raise ValueError("text tokenizes to nothing")
+            raise ValueError("no tokens to evaluate")
         rows = np.empty((len(tokens), self.n_vocab), dtype=np.float32)
-        ctx = self._context(len(tokens), 1)
-        try:
-            for start in range(0, len(tokens), ctx.n_batch):
-                chunk = tokens[start : start + ctx.n_batch]
-                for pos, token in enumerate(chunk, start):
-                    ctx.add(token, pos, 0, True)
-                ctx.decode()
-                ptr = llama_cpp.llama_get_logits(ctx.ctx)
-                rows[start : start + len(chunk)] = np.ctypeslib.as_array(ptr, shape=(len(chunk), self.n_vocab))
-        finally:
-            ctx.close()
+        ctx = self._logits_ctx
+        if ctx is None or ctx.n_ctx_seq < len(tokens):  # kept for the next call, grown when needed
+            if ctx is not None:
+                ctx.close()
+            self._logits_ctx = None
+            ctx = self._logits_ctx = self._context(len(tokens), 1)
+        ctx.clear()
+        for start in range(0, len(tokens), ctx.n_batch):
+            chunk = tokens[start : start + ctx.n_batch]
+            for pos, token in enumerate(chunk, start):
+                ctx.add(token, pos, 0, True)
+            ctx.decode()
+            ptr = llama_cpp.llama_get_logits(ctx.ctx)
+            rows[start : start + len(chunk)] = np.ctypeslib.as_array(ptr, shape=(len(chunk), self.n_vocab))
         return rows
 
 

@@ -76,6 +76,31 @@ class LoadedModel:
         """Float32 logits [n_tokens, n_vocab] at every position of the tokenized text."""
         return self._engine.token_logits(text)
 
+    def loglikelihood(self, context: str, continuation: str) -> tuple[float, bool]:
+        """Log-probability (nats) of ``continuation`` after ``context``, and whether greedy
+        decoding would produce it, from the per-position logits of one pass.
+
+        The continuation's tokens are those of ``context + continuation`` past the context's own
+        tokens (merges across the boundary stay as the tokenizer makes them); when the context's
+        tokens are not a prefix, the two are tokenized apart. An empty context is the BOS token.
+        """
+        import numpy as np
+
+        engine = self._engine
+        bos, eos = engine.bos_eos
+        head = engine.tokenize(context) if context else [bos if bos >= 0 else eos]
+        whole = engine.tokenize(context + continuation) if context else [*head, *engine.tokenize(continuation, False)]
+        if whole[: len(head)] != head or len(whole) <= len(head):
+            whole = [*head, *engine.tokenize(continuation, False)]
+        tail = whole[len(head) :]
+        if not tail:
+            raise ValueError(f"the continuation {continuation!r} tokenizes to nothing")
+        rows = engine.logits(whole[:-1])[len(head) - 1 :].astype(np.float64)
+        rows -= rows.max(axis=1, keepdims=True)
+        logp = rows - np.log(np.exp(rows).sum(axis=1, keepdims=True))
+        picked = logp[np.arange(len(tail)), tail]
+        return float(picked.sum()), bool((rows.argmax(axis=1) == np.asarray(tail)).all())
+
 
 def _check_lengths(prompts: Sequence[str], max_tokens: Sequence[int]) -> None:
     if len(prompts) != len(max_tokens):

@@ -11,7 +11,7 @@ import io
 import math
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -168,5 +168,31 @@ def validation_markdown(rows: Sequence[ValidationRow]) -> str:
         out.append(
             f"| {v.rank} | `{v.config}` | {_f(m[0])} [{_f(m[1])}, {_f(m[2])}] | {_f(e[0])} "
             f"[{_f(e[1])}, {_f(e[2])}] | {'—' if was is None else was} | {change} |"
+        )
+    return "\n".join(out)
+
+
+def eval_markdown(data: Mapping[str, Any]) -> str:
+    """The "Real benchmarks" section from eval.json: each model's score per task and each RYS
+    model's paired difference from the source, with its 95 % interval and a verdict."""
+    models = [m["label"] for m in data["models"]]
+    limit = f", at most {data['limit']} items per task" if data.get("limit") else ""
+    out = [
+        "## Real benchmarks (lm-evaluation-harness)\n\n"
+        f"Source `{data['source']}`{limit}. Δ = RYS − source over the same items, 95 % paired bootstrap "
+        "interval (10,000 resamples); an interval that contains 0 is noise, not a gain.\n",
+        "| task | metric | items | source | " + " | ".join(f"`{m}` | Δ [95 % CI]" for m in models) + " |",
+        "|---|---|---|---|" + "---|---|" * len(models),
+    ]
+    for t in data["tasks"]:
+        cells = []
+        for m in models:
+            d = t["diff"][m]
+            verdict = "better" if d["low"] > 0 else "worse" if d["high"] < 0 else "no clear change"
+            cells += [_f(t["scores"][m], sign=False), f"{_f(d['mean'])} [{_f(d['low'])}, {_f(d['high'])}] {verdict}"]
+        out.append(
+            f"| {t['task']} | {t['metric']} | {t['n_items']} | {_f(t['scores']['source'], sign=False)} | "
+            + " | ".join(cells)
+            + " |"
         )
     return "\n".join(out)

@@ -14,7 +14,9 @@ from ..errors import ProbeError, ScanError
 from ..files import write_atomic
 from ..scan.sweepdir import VALIDATION_FILE, read_rows, read_skipped, read_sweep
 from .ranking import ReportSummary, summarize, validate
-from .tables import report_markdown, to_csv, to_json
+from .tables import eval_markdown, report_markdown, to_csv, to_json
+
+EVAL_FILE = "eval.json"  # rys-gguf eval's results in a sweep folder
 
 REPORT_FILES = ("ranking.csv", "ranking.json", "report.md")
 FIX = "free some disk space, then rerun `rys-gguf report`"
@@ -44,5 +46,12 @@ def write_report(dir: Path, metric: str = "z", top: int = 10, png: bool = True) 
     summary = replace(summary, paths=paths, warnings=tuple(warnings))
     write_atomic(csv_path, to_csv(summary), FIX)
     write_atomic(json_path, json.dumps(to_json(summary), indent=2, ensure_ascii=False) + "\n", FIX)
-    write_atomic(md_path, report_markdown(summary, top, [p.name for p in images]), FIX)
+    markdown = report_markdown(summary, top, [p.name for p in images])
+    if (directory / EVAL_FILE).exists():  # written by rys-gguf eval --sweep
+        try:
+            markdown += "\n" + eval_markdown(json.loads((directory / EVAL_FILE).read_text(encoding="utf-8"))) + "\n"
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            warnings.append(f"{directory / EVAL_FILE}: not readable ({e}); the report has no benchmark section")
+            summary = replace(summary, warnings=tuple(warnings))
+    write_atomic(md_path, markdown, FIX)
     return summary
