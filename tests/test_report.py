@@ -289,6 +289,23 @@ def test_grid_never_draws_failed_as_zero(tmp_path: Path) -> None:
     assert cells.diverging(-grid.limit, grid.limit) == (0x05, 0x30, 0x61)  # blue = worse
 
 
+def test_the_baseline_cell_is_the_neutral_reference(tmp_path: Path) -> None:
+    """Its z-score could make it the reddest cell of the combined map; it is drawn as 'no change'."""
+    make_sweep(tmp_path)
+    summary = write_report(tmp_path, png=False)
+    assert summary.baseline.z not in (None, 0.0)  # it has a z of its own...
+    grid = cells.build_grid(summary, "z")
+    assert grid.states[0][0] == "baseline" and grid.values[0][0] is None  # ...which the map ignores
+    assert cells.NEUTRAL == "#f7f7f7" and cells.hex_rgb(cells.NEUTRAL) == cells.diverging(0.0, grid.limit)
+    colored = terminal.terminal_heatmap(summary, "z", color="truecolor")
+    assert "\x1b[48;2;247;247;247m" in colored.splitlines()[3]  # row 0 starts with the neutral cell
+    png.draw_png(summary, "z", tmp_path / "z.png")
+    from matplotlib.image import imread
+
+    image = imread(tmp_path / "z.png")
+    assert image.shape[2] in (3, 4)
+
+
 def test_color_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     class Tty:
         def isatty(self) -> bool:

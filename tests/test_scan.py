@@ -174,8 +174,9 @@ def test_two_workers_share_one_queue(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_baseline_parse_rate_floor(tmp_path: Path) -> None:
     src = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=2))
-    with pytest.raises(ProbeError, match="baseline parse rate below 50%"):
+    with pytest.raises(ProbeError, match="baseline parse rate below 50%") as info:
         run_scan(src, tmp_path / "s", replace(FAST, min_parse_rate=0.5))
+    assert "--eq-set none for math only" in str(info.value)  # the way to scan a base model
     assert [r["config"] for r in rows_of(tmp_path / "s")] == ["0,0"]  # the baseline is kept
 
 

@@ -74,7 +74,7 @@ def scan_command(
 ) -> None:
     from ..builder.layout import BuildOptions
     from ..probes import ProbeSpec
-    from ..report.tables import build_command, format_table
+    from ..report.tables import format_table
     from ..report.terminal import terminal_heatmap
     from ..report.write import write_report
     from ..scan.grid import GridSpec
@@ -113,14 +113,12 @@ def scan_command(
         f"{result.n_run} configs measured ({result.n_failed} failed), {result.n_resumed} already done, "
         f"{result.n_skipped} skipped by architecture rules; report: {out / 'report.md'}"
     )
-    best = summary.best
-    if best is not None:
-        echo("best: " + build_command(summary.model_path, best.config))
-        if (best.d_sum or 0.0) <= 0:
-            echo(
-                f"note: no config beat the baseline (the best changes math+EQ by {best.d_sum or 0.0:+.3f}); "
-                "RYS often does not help small models"
-            )
+    best = summary.best  # format_table printed its build command
+    if best is not None and (best.d_sum or 0.0) <= 0:
+        echo(
+            f"note: no config beat the baseline (the best changes math+EQ by {best.d_sum or 0.0:+.3f}); "
+            "RYS often does not help small models"
+        )
 
 
 def merge_command(out: Path, dirs: list[Path], metric: str, top: int, no_png: bool, no_report: bool) -> None:

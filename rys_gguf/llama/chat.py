@@ -25,10 +25,13 @@ def render_prompt(
     bos_token: str = "",
     eos_token: str = "",
     no_think: bool = False,
+    adds_bos: bool = True,
 ) -> str:
     """A one-turn prompt from a chat template (or the plain fallback), ready to generate from.
 
-    The leading BOS text the template writes is removed: tokenization adds BOS itself. A system
+    When tokenization adds BOS itself (``adds_bos``), the leading BOS text the template writes
+    is removed, or the model would see it twice. Otherwise it stays: in ChatML vocabularies such
+    as SmolLM2's, the BOS token is ``<|im_start|>``, the start of the first turn. A system
     message goes in its own turn, or is folded into the user turn if the template refuses one.
     `no_think` applies the RYS recipe: "/no_think " before the user text, enable_thinking=False,
     and a closed think block seeded after the generation prompt.
@@ -39,7 +42,7 @@ def render_prompt(
         prompt = f"{system}\n\n{user}\n" if system else f"{user}\n"
     else:
         prompt = _apply_template(template, system, user, bos_token, eos_token, no_think)
-        if bos_token and prompt.startswith(bos_token):
+        if adds_bos and bos_token and prompt.startswith(bos_token):
             prompt = prompt[len(bos_token) :]
     if no_think:
         prompt = _OPEN_THINK.sub("", prompt) + THINK_SEED

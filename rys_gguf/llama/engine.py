@@ -99,6 +99,11 @@ class Engine:
     def bos_eos(self) -> tuple[int, int]:
         return int(llama_cpp.llama_vocab_bos(self.vocab)), int(llama_cpp.llama_vocab_eos(self.vocab))
 
+    @property
+    def adds_bos(self) -> bool:
+        """Whether tokenizing a prompt puts the BOS token in front of it."""
+        return self._add_bos
+
     def tokenize(self, text: str, add_bos: bool | None = None) -> list[int]:
         """Tokens of `text`, special tokens parsed, BOS added when the model wants it (or as told)."""
         bos = self._add_bos if add_bos is None else add_bos

@@ -53,6 +53,7 @@ class LoadedModel:
             user,
             bos_token=self._bos_text,
             eos_token=self._eos_text,
+            adds_bos=self._engine.adds_bos,
             no_think=self._options.no_think,
         )
 

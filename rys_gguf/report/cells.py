@@ -20,6 +20,7 @@ RDBU_R = (
     "#fddbc7", "#f4a582", "#d6604d", "#b2182b", "#67001f",
 )  # fmt: skip
 FAILED, SKIPPED, BEST = "#4d4d4d", "#bdbdbd", "#39ff14"
+NEUTRAL = RDBU_R[len(RDBU_R) // 2]  # the colour of "no change": the baseline's cell
 RAMP = "▁▂▃▄▅▆▇█"
 UNITS = {
     "z": "balanced z = z(Δmath) + z(ΔEQ), in standard deviations",
@@ -35,7 +36,7 @@ class Grid:
 
     metric: str
     values: tuple[tuple[float | None, ...], ...]
-    states: tuple[tuple[str, ...], ...]  # "ok" | "failed" | "skipped" | "open" | "" (i >= j)
+    states: tuple[tuple[str, ...], ...]  # "ok" | "baseline" | "failed" | "skipped" | "open" | "" (i >= j)
     limit: float
     best: tuple[int, int] | None
 
@@ -53,7 +54,9 @@ def build_grid(summary: ReportSummary, metric: str) -> Grid:
         if s.block is None or not (0 <= s.block[0] < n and 0 <= s.block[1] < n):
             continue
         i, j = s.block
-        states[i][j] = s.status if not s.baseline else "ok"
+        # The baseline is the reference every delta is taken from: neutral, never a coloured value
+        # (its own z-score could otherwise make it look like the best config).
+        states[i][j] = "baseline" if s.baseline else s.status
         values[i][j] = s.value(metric) if states[i][j] == "ok" else None
     finite = [abs(v) for row in values for v in row if v is not None and math.isfinite(v)]
     best = summary.best.block if summary.best is not None else None

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..files import write_atomic
-from .cells import BEST, FAILED, SKIPPED, UNITS, build_grid, format_value
+from .cells import BEST, FAILED, NEUTRAL, SKIPPED, UNITS, build_grid, format_value
 from .metrics import METRIC_LABELS
 from .ranking import ReportSummary
 
@@ -50,6 +50,8 @@ def draw_png(summary: ReportSummary, metric: str, path: Path) -> None:
                 img[i, j] = cmap(norm(v))
             elif state in ("failed", "skipped"):
                 img[i, j] = to_rgba(FAILED if state == "failed" else SKIPPED)
+            elif state == "baseline":
+                img[i, j] = to_rgba(NEUTRAL)
     # Fixed layout in inches around a square map (constrained layout costs more than drawing).
     side, left, right, bottom, top = min(10.0, max(5.5, 0.3 * n + 2.5)), 0.8, 1.5, 1.15, 0.65
     width, height = left + side + right, bottom + side + top

@@ -10,7 +10,7 @@ import os
 import sys
 from typing import TextIO
 
-from .cells import BEST, FAILED, RAMP, SKIPPED, Grid, build_grid, diverging, format_value, hex_rgb
+from .cells import BEST, FAILED, NEUTRAL, RAMP, SKIPPED, Grid, build_grid, diverging, format_value, hex_rgb
 from .metrics import METRIC_LABELS
 from .ranking import ReportSummary
 
@@ -51,7 +51,7 @@ def _cell_rgb(grid: Grid, i: int, j: int) -> tuple[int, int, int] | None:
     state, v = grid.states[i][j], grid.values[i][j]
     if state == "ok" and v is not None:
         return diverging(v, grid.limit)
-    return {"failed": hex_rgb(FAILED), "skipped": hex_rgb(SKIPPED)}.get(state)
+    return {"failed": hex_rgb(FAILED), "skipped": hex_rgb(SKIPPED), "baseline": hex_rgb(NEUTRAL)}.get(state)
 
 
 def _glyph(grid: Grid, i: int, j: int, width: int, mode: str) -> str:

@@ -201,7 +201,8 @@ class WorkerPool:
         if low:
             raise ProbeError(
                 f"baseline parse rate below {self.options.min_parse_rate:.0%} ({', '.join(low)}): the prompt "
-                "format does not suit this model; try --no-think, another --eq-set, or a chat model"
+                "format does not suit this model; try --no-think or a chat model, or scan one probe alone "
+                "(--eq-set none for math only, --math none for EQ only)"
             )
 
 
