@@ -164,6 +164,7 @@ CHATS = [
 ]
 
 
+@pytest.mark.llama  # the reference is llama-cpp-python's own jinja formatter
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_go_templates_render_like_the_jinja(go_renderer: Path, family: str) -> None:
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
