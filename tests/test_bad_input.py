@@ -69,6 +69,8 @@ class Partners:
         self.hf.mkdir()
         self.out = root / "out"
         self.out.mkdir()
+        self.task = root / "partners" / "task.yaml"  # never read: the models are refused first
+        self.task.write_text("task: unused\n")
 
 
 Args = Callable[[Path, Partners], list[str]]
@@ -100,14 +102,16 @@ COMMANDS: dict[str, Args] = {
     "lmstudio": lambda m, p: ["lmstudio", str(m), "--root", str(p.out / "lm")],
     "verify-src": lambda m, p: ["verify", str(m), str(p.rys)],
     "verify-rys": lambda m, p: ["verify", str(p.good), str(m)],
+    "eval-src": lambda m, p: ["eval", str(m), str(p.rys), "--tasks", str(p.task)],
+    "eval-rys": lambda m, p: ["eval", str(p.good), str(m), "--tasks", str(p.task)],
 }
 # The case's phrase (our own message) is required where our checks run first: everywhere for
 # broken files except where the file is read as an importance matrix; for broken models not in
 # quantize (llama.cpp's message) nor verify (its own checks come first).
 IMATRIX_COMMANDS = {"quantize-imatrix", "convert-imatrix"}
-MODEL_PHRASE_COMMANDS = {"build", "inspect", "inspect-json", "scan", "ollama", "lmstudio"}
+MODEL_PHRASE_COMMANDS = {"build", "inspect", "inspect-json", "scan", "ollama", "lmstudio", "eval-src", "eval-rys"}
 # Commands that never read the RYS provenance keys, so a corrupt rys.layer_path is not theirs to refuse.
-NO_PROVENANCE = {"scan", "quantize", "lmstudio", "quantize-imatrix", "convert-imatrix"}
+NO_PROVENANCE = {"scan", "quantize", "lmstudio", "quantize-imatrix", "convert-imatrix", "eval-src", "eval-rys"}
 LAYER_COUNT_CASES = {c[0] for c in MODEL_CASES if not c[0].startswith("rys-path")}
 # Known gaps, kept visible: strict, so the fix turns each into a failure that asks to drop it here.
 KNOWN_GAPS: dict[tuple[str, str], str] = {}

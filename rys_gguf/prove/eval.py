@@ -25,8 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..builder.model import model_constraints
 from ..errors import ProbeError, RysError
 from ..files import remove_stale_partials, temp_path, write_atomic
+from ..gguffile.reader import GGUFModel
 from ..llama.options import RuntimeOptions
 from ..report.ranking import paired_bootstrap
 from ..report.tables import eval_markdown
@@ -175,6 +177,9 @@ def run_eval(
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``source`` and every candidate on ``tasks``; write DIR/eval.json and the report."""
+    for path in (source, *(c.path for c in candidates)):
+        with GGUFModel(path) as model:  # a broken or corrupt file is refused before lm-eval starts
+            model_constraints(model)
     manager, names = task_manager(tasks)
     try:
         out.mkdir(parents=True, exist_ok=True)
