@@ -12,6 +12,7 @@ from helpers.tinymodels import TinySpec, write_tiny_model
 
 import rys_gguf.builder.inspect as inspect_module
 from rys_gguf.cli import app
+from rys_gguf.cli.command import Group
 from rys_gguf.ship.lmstudio import DEFAULT_PUBLISHER, LMSTUDIO_ENV
 from rys_gguf.ship.verify import N_SAMPLE_TOKENS
 
@@ -28,7 +29,9 @@ SAME_FLAG_OTHER_HELP = {
 
 
 def options() -> list[tuple[str, list[str], str]]:
-    return [(name, list(p.flags), p.help) for name, cmd in COMMANDS.items() for p in cmd.params if not p.positional]
+    return [
+        (name, list(p.flags), p.help) for name, cmd in COMMANDS.items() for p in cmd.flat_params if not p.positional
+    ]
 
 
 def test_each_short_flag_means_one_option() -> None:
@@ -62,8 +65,10 @@ def test_every_parameter_reaches_its_command() -> None:
 
     for name, cmd in COMMANDS.items():
         wanted = set(inspect.signature(cmd.run).parameters)
-        declared = {p.name for p in cmd.params}
+        declared = {p.name for p in cmd.params}  # a group arrives as one value
         assert declared == wanted, name
+        for group in (p for p in cmd.params if isinstance(p, Group)):
+            assert {q.name for q in group.params} <= set(inspect.signature(group.build).parameters), name
 
 
 def test_a_stray_os_error_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

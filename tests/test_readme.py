@@ -21,10 +21,10 @@ def usage_block() -> str:
     """Every command with its arguments, summary and options, as --help states them."""
     lines = []
     for name, cmd in app.commands.items():
-        args = " ".join(_shown(p) for p in cmd.params if p.positional)
+        args = " ".join(_shown(p) for p in cmd.flat_params if p.positional)
         lines.append(f"rys-gguf {name} {args} [OPTIONS]".replace("  ", " "))
         lines.append(f"    {cmd.summary}")
-        for p in cmd.params:
+        for p in cmd.flat_params:
             if not p.positional:
                 lines.append(f"    {', '.join(p.flags):<22} {p.help}")
     return "\n".join(lines)

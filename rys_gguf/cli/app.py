@@ -53,7 +53,7 @@ class App:
         subs = top.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
         for c in self.commands.values():
             sub = subs.add_parser(c.name, help=c.summary, description=c.summary)
-            for p in c.params:
+            for p in c.flat_params:
                 p.add_to(sub)
         return top
 
@@ -69,7 +69,7 @@ class App:
             return int(e.code or 0)
         command = self.commands[namespace.pop("command")]
         try:
-            return command.run(**namespace) or EXIT_OK
+            return command.call(namespace) or EXIT_OK
         except CommandFailed as e:
             return e.code
         except (RysError, OSError) as e:

@@ -79,13 +79,38 @@ def argument(name: str, help: str, **kw: Any) -> Param:
 
 
 @dataclass(frozen=True, slots=True)
+class Group:
+    """Parameters a command receives as one value: ``build(**their values)`` becomes ``name``."""
+
+    name: str
+    params: tuple[Param, ...]
+    build: Callable[..., Any]
+
+    def with_params(self, *extra: Param) -> Group:
+        """The same group with more parameters (``build`` must accept them)."""
+        return replace(self, params=(*self.params, *extra))
+
+
+@dataclass(frozen=True, slots=True)
 class Command:
     """A command: its name, the function that runs it, its one-line summary, its parameters."""
 
     name: str
     run: Callable[..., int | None]
     summary: str
-    params: tuple[Param, ...]
+    params: tuple[Param | Group, ...]
+
+    @property
+    def flat_params(self) -> list[Param]:
+        """Every parameter, groups opened, in declaration order."""
+        return [q for p in self.params for q in (p.params if isinstance(p, Group) else (p,))]
+
+    def call(self, values: dict[str, Any]) -> int | None:
+        """Run the command with the parsed ``values``, each group built into its one value."""
+        kwargs = dict(values)
+        for group in (p for p in self.params if isinstance(p, Group)):
+            kwargs[group.name] = group.build(**{q.name: kwargs.pop(q.name) for q in group.params})
+        return self.run(**kwargs)
 
 
 class CommandFailed(Exception):

@@ -10,9 +10,13 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import OptionError
-from .command import argument, option, switch
+from .command import Group, argument, option, switch
+
+if TYPE_CHECKING:
+    from ..llama.options import RuntimeOptions
 
 # -- value parsers (errors are one line, exit code 2) ---------------------------------------
 
@@ -85,4 +89,26 @@ N_CTX = option("--n-ctx", help="Context size; 0 sizes it for all probe prompts a
 THREADS = option("--threads", help="CPU threads (default: all cores).", type=positive_int)
 FLASH_ATTN = switch("--flash-attn", help="Use flash attention.")
 NO_THINK = switch("--no-think", help="Thinking models: '/no_think' and a closed think block before each answer.")
-RUNTIME = (N_GPU_LAYERS, SPLIT_MODE, TENSOR_SPLIT, MAIN_GPU, THREADS, FLASH_ATTN)
+
+
+def runtime_options(
+    n_gpu_layers: int,
+    split_mode: str,
+    tensor_split: str | None,
+    main_gpu: int,
+    threads: int | None,
+    flash_attn: bool,
+    n_ctx: int = 0,
+    no_think: bool = False,
+) -> RuntimeOptions:
+    """The llama.cpp runtime options from their command-line values."""
+    from ..llama.options import RuntimeOptions
+
+    return RuntimeOptions(
+        n_gpu_layers=n_gpu_layers, split_mode=split_mode, tensor_split=parse_floats(tensor_split, "--tensor-split"),
+        main_gpu=main_gpu, n_ctx=n_ctx, n_threads=threads, flash_attn=flash_attn, no_think=no_think,
+    )  # fmt: skip
+
+
+# The command function receives them as one value, ``runtime``.
+RUNTIME = Group("runtime", (N_GPU_LAYERS, SPLIT_MODE, TENSOR_SPLIT, MAIN_GPU, THREADS, FLASH_ATTN), runtime_options)

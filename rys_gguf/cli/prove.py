@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .command import Command, argument, option, switch
 from .options import N_CTX, QUIET, RUNTIME, SWEEP, TOP, positive_int
 from .progress import LazyBar, echo
-from .scan import runtime_options
+
+if TYPE_CHECKING:
+    from ..llama.options import RuntimeOptions
 
 
 def validate_command(directory: Path, top: int, eq_set: str, quiet: bool) -> None:
@@ -31,19 +34,12 @@ def eval_command(
     sweep: Path | None,
     top: int,
     sequential: bool,
-    n_gpu_layers: int,
-    split_mode: str,
-    tensor_split: str | None,
-    main_gpu: int,
-    threads: int | None,
-    flash_attn: bool,
-    n_ctx: int,
+    runtime: RuntimeOptions,
     quiet: bool,
 ) -> None:
     from ..errors import OptionError
     from ..prove.eval import Candidate, run_eval, sweep_models
 
-    options = runtime_options(n_gpu_layers, split_mode, tensor_split, main_gpu, threads, flash_attn, n_ctx)
     names = [t.strip() for t in tasks.split(",") if t.strip()]
     if not names:
         raise OptionError("--tasks: give at least one lm-eval task name or task YAML file")
@@ -57,7 +53,7 @@ def eval_command(
 
         def evaluate(source: Path, candidates: list[Candidate], folder: Path) -> dict[str, object]:
             return run_eval(
-                source, candidates, names, folder, options, limit=limit, sequential=sequential, stage=stage,
+                source, candidates, names, folder, runtime, limit=limit, sequential=sequential, stage=stage,
                 progress=bar.update,
             )  # fmt: skip
 
@@ -110,8 +106,7 @@ COMMANDS = [
             option("--sweep", help="Evaluate the best configs of this sweep folder against its model.", type=Path),
             TOP(help="With --sweep: how many of the best configs.", default=3),
             switch("--sequential", help="Generate one request at a time (a check of the batched runner)."),
-            *RUNTIME,
-            N_CTX,
+            RUNTIME.with_params(N_CTX),
             QUIET,
         ),
     ),

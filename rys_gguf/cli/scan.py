@@ -24,25 +24,6 @@ if TYPE_CHECKING:
     from ..llama.options import RuntimeOptions
 
 
-def runtime_options(
-    n_gpu_layers: int,
-    split_mode: str,
-    tensor_split: str | None,
-    main_gpu: int,
-    threads: int | None,
-    flash_attn: bool,
-    n_ctx: int = 0,
-    no_think: bool = False,
-) -> RuntimeOptions:
-    """The llama.cpp runtime options from their command-line values."""
-    from ..llama.options import RuntimeOptions
-
-    return RuntimeOptions(
-        n_gpu_layers=n_gpu_layers, split_mode=split_mode, tensor_split=parse_floats(tensor_split, "--tensor-split"),
-        main_gpu=main_gpu, n_ctx=n_ctx, n_threads=threads, flash_attn=flash_attn, no_think=no_think,
-    )  # fmt: skip
-
-
 def scan_command(
     model: Path,
     out: Path,
@@ -56,15 +37,8 @@ def scan_command(
     n_eq: int | None,
     eq_scorer: str,
     seed: int,
-    n_gpu_layers: int,
-    split_mode: str,
-    tensor_split: str | None,
-    main_gpu: int,
+    runtime: RuntimeOptions,
     gpus: str | None,
-    n_ctx: int,
-    threads: int | None,
-    flash_attn: bool,
-    no_think: bool,
     cache_dir: Path | None,
     config_timeout: float | None,
     write_swa_pattern: bool,
@@ -85,7 +59,7 @@ def scan_command(
 
     gpu_ids = tuple(int(g) for g in parse_floats(gpus, "--gpus") or ())
     options = ScanOptions(
-        runtime=runtime_options(n_gpu_layers, split_mode, tensor_split, main_gpu, threads, flash_attn, n_ctx, no_think),
+        runtime=runtime,
         probes=ProbeSpec(math=math, eq=eq_set, eq_scorer=eq_scorer, seed=seed, n_eq=n_eq),
         grid=GridSpec(
             min_block=min_block, max_block=max_block, starts=parse_range(start), configs_file=configs,
@@ -168,10 +142,8 @@ COMMANDS = [
                 default="eqbench-v2",
             ),
             option("--seed", help="Seed of the generated math questions.", type=int, default=0),
-            *RUNTIME,
+            RUNTIME.with_params(N_CTX, NO_THINK),
             option("--gpus", help="One worker per GPU, e.g. 0,1 (when the model fits on one)."),
-            N_CTX,
-            NO_THINK,
             option(
                 "--cache-dir",
                 help="Where per-layer shards go (tmpfs is a good choice); removed at the end.",

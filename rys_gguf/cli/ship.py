@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 from .command import Command, CommandFailed, argument, option, switch
 from .options import FORCE, MODEL, QUIET, RUNTIME
 from .progress import LazyBar, echo
-from .scan import runtime_options
 
 if TYPE_CHECKING:
+    from ..llama.options import RuntimeOptions
     from ..ship.verify import VerifyReport
 
 
@@ -20,18 +20,12 @@ def verify_command(
     rys: Path,
     text: str | None,
     max_tokens: int | None,
-    n_gpu_layers: int,
-    split_mode: str,
-    tensor_split: str | None,
-    main_gpu: int,
-    threads: int | None,
-    flash_attn: bool,
+    runtime: RuntimeOptions,
     quiet: bool,
 ) -> None:
     from ..gguffile.reader import GGUFModel
     from ..ship.verify import FIXED_TEXT, N_SAMPLE_TOKENS, verify_model
 
-    options = runtime_options(n_gpu_layers, split_mode, tensor_split, main_gpu, threads, flash_attn)
     with GGUFModel(src) as a, GGUFModel(rys) as b:
         n_bytes = a.n_bytes + b.n_bytes  # an upper bound of the tensor bytes hashed
     with LazyBar(quiet, total=n_bytes, unit="B", unit_scale=True, desc="hash") as bar:
@@ -42,7 +36,7 @@ def verify_command(
                 echo(f"running {what}", err=True)
 
         report = verify_model(
-            src, rys, text or FIXED_TEXT, options,
+            src, rys, text or FIXED_TEXT, runtime,
             n_sample_tokens=max_tokens or N_SAMPLE_TOKENS, progress=bar.update, stage=stage,
         )  # fmt: skip
     echo(format_report(report))
@@ -118,7 +112,7 @@ COMMANDS = [
             argument("rys", "The RYS GGUF to check.", type=Path),
             option("--text", help="Text to compare next-token distributions on (default: a fixed one)."),
             option("--max-tokens", help="Length of each greedy sample (default: 32 tokens).", type=int),
-            *RUNTIME,
+            RUNTIME,
             QUIET,
         ),
     ),
