@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.brokenfiles import small_gguf
 from helpers.cli import CliRunner
 from helpers.sweeps import FAST
 
@@ -71,6 +72,7 @@ def tasks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def test_an_unknown_task_is_one_line(tmp_path: Path) -> None:
     src = tmp_path / "m.gguf"
+    src.write_bytes(small_gguf()[0])  # the models are checked first: they must be real GGUFs
     r = CliRunner().invoke(app, ["eval", str(src), str(src), "--tasks", "no_such_task_anywhere"])
     assert r.exit_code == 2
     assert r.output == (
