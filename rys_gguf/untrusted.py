@@ -20,7 +20,6 @@ Left out: anything about meaning (a name may still lie); callers choose the form
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from typing import Any
@@ -32,8 +31,9 @@ MAX_MESSAGE = 2000  # characters of a whole error message
 # Zl/Zp: U+2028/U+2029, which some viewers treat as line breaks.
 _HIDDEN = frozenset(("Cc", "Cf", "Cs", "Zl", "Zp"))
 _CUT = "…({} chars cut)…"
-# What can start markup in CommonMark/GFM inline text (and HTML): escaped with a backslash.
-_MARKDOWN_RE = re.compile(r"([\\`*_\[\]()#!|~$^{}])")
+# What can start markup in CommonMark/GFM inline text: escaped with a backslash. Parentheses
+# need nothing once brackets are escaped (no link can form); <, > and & become entities.
+_MARKDOWN_RE = re.compile(r"([\\`*_\[\]#!|~$^])")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -112,6 +112,8 @@ def safe_json(data: Any, **dumps_args: Any) -> str:
     JSON itself escapes C0 inside strings but not DEL, C1 or bidi controls; outside strings it
     writes only spaces and newlines, so escaping the rest keeps the JSON valid and its data exact.
     """
+    import json  # the command line imports this module at start: keep that light
+
     text = json.dumps(data, ensure_ascii=False, **dumps_args)
     return "".join(_json_escape(c) if is_hidden(c) and c != "\n" else c for c in text)
 

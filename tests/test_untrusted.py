@@ -67,9 +67,9 @@ def test_long_values_are_shortened_with_a_marker() -> None:
 def test_safe_markdown_neutralises_markup_and_html() -> None:
     assert safe_markdown("a|b") == "a\\|b"
     assert safe_markdown("`x`") == "\\`x\\`"
-    assert safe_markdown("<img src=x onerror=alert(1)>") == "&lt;img src=x onerror=alert\\(1\\)&gt;"
+    assert safe_markdown("<img src=x onerror=alert(1)>") == "&lt;img src=x onerror=alert(1)&gt;"
     assert safe_markdown("[click](http://x) **b** _i_ ![i](j)") == (
-        "\\[click\\]\\(http://x\\) \\*\\*b\\*\\* \\_i\\_ \\!\\[i\\]\\(j\\)"
+        "\\[click\\](http://x) \\*\\*b\\*\\* \\_i\\_ \\!\\[i\\](j)"
     )
     assert safe_markdown("&amp; $x$ # h") == "&amp;amp; \\$x\\$ \\# h"
     assert safe_markdown("x\n# heading") == "x\\\\n\\# heading"

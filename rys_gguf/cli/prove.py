@@ -12,13 +12,14 @@ from .progress import LazyBar, echo
 def validate_command(directory: Path, top: int, eq_set: str, quiet: bool) -> None:
     from ..prove.validate import run_validation
     from ..report.tables import format_table
+    from ..untrusted import safe_line
 
     with LazyBar(quiet, unit="config", desc="validate") as bar:
         summary, note = run_validation(directory, top, eq_set, on_event=lambda e: bar.update(1, total=e.total))
     if note:
-        echo(f"note: {note}", err=True)
+        echo(f"note: {safe_line(note, None)}", err=True)
     echo(format_table(summary, top))
-    echo(f"validation table: {directory / 'report.md'}")
+    echo(f"validation table: {safe_line(directory / 'report.md')}")
 
 
 COMMANDS = [

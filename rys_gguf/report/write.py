@@ -6,13 +6,13 @@ only when matplotlib is installed) and writes the files (``tables`` makes their 
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
 from ..errors import ProbeError, ScanError
 from ..files import write_atomic
 from ..scan.sweepdir import VALIDATION_FILE, read_rows, read_skipped, read_sweep
+from ..untrusted import safe_json
 from .ranking import ReportSummary, summarize, validate
 from .tables import report_markdown, to_csv, to_json
 
@@ -43,6 +43,6 @@ def write_report(dir: Path, metric: str = "z", top: int = 10, png: bool = True) 
     paths = (*images, csv_path, json_path, md_path)
     summary = replace(summary, paths=paths, warnings=tuple(warnings))
     write_atomic(csv_path, to_csv(summary), FIX)
-    write_atomic(json_path, json.dumps(to_json(summary), indent=2, ensure_ascii=False) + "\n", FIX)
+    write_atomic(json_path, safe_json(to_json(summary), indent=2) + "\n", FIX)
     write_atomic(md_path, report_markdown(summary, top, [p.name for p in images]), FIX)
     return summary
