@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from helpers.sweeps import FAKE_WORKER, worker_command
 
+from rys_gguf.convert.converter import fetch_converter
 from rys_gguf.demo.models import fetch_gemma
 from rys_gguf.scan.pool import WORKER_ENV
 
@@ -54,6 +55,15 @@ def guard_markers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
 def gemma_path() -> Path:
     """Gemma 3 270M Q4_K_M, verified by sha256 (cached under $RYS_CACHE_DIR)."""
     return fetch_gemma()
+
+
+@pytest.fixture(scope="session")
+def converter_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache root holding the real converter of the installed llama-cpp-python."""
+    env = os.environ.get("RYS_CACHE_DIR")
+    root = Path(env) if env else tmp_path_factory.mktemp("rys-cache")
+    fetch_converter(cache_dir=root)
+    return root
 
 
 @pytest.fixture

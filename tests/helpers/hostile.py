@@ -168,10 +168,11 @@ def _safetensors(path: Path, n_floats: int = 16) -> None:
     path.write_bytes(struct.pack("<Q", len(header)) + header.encode() + b"\0" * (4 * n_floats))
 
 
-def hostile_hf_folder(folder: Path, kind: str, marker: Path | None = None) -> Path:
+def hostile_hf_folder(folder: Path, kind: str, marker: Path | None = None, torch_zip: bool = False) -> Path:
     """An HF folder with code or pickles. ``kind``: "py" (a tokenization_*.py and an auto_map),
     "auto-map" (an auto_map alone), "pickle" (pytorch_model.bin that runs code when unpickled),
-    "both" (code and pickle)."""
+    "both" (code and pickle). ``torch_zip`` writes the pickle as torch.save does (a zip holding
+    data.pkl), the format the converter's torch.load(mmap=True) goes on to unpickle."""
     folder.mkdir(parents=True)
     config: dict[str, Any] = {"architectures": ["LlamaForCausalLM"], "num_hidden_layers": 4}
     if kind in ("py", "both"):
@@ -182,8 +183,13 @@ def hostile_hf_folder(folder: Path, kind: str, marker: Path | None = None) -> Pa
         config["auto_map"] = {"AutoConfig": "other/repo--configuration_evil.EvilConfig"}
     (folder / "config.json").write_text(json.dumps(config))
     if kind in ("pickle", "both"):
-        evil = RunsCode(marker or folder / "pickle-ran")
-        (folder / "pytorch_model.bin").write_bytes(pickle.dumps({"w": evil}))
+        evil = {"w": RunsCode(marker or folder / "pickle-ran")}
+        if torch_zip:
+            import torch
+
+            torch.save(evil, folder / "pytorch_model.bin")
+        else:
+            (folder / "pytorch_model.bin").write_bytes(pickle.dumps(evil))
     else:
         _safetensors(folder / "model.safetensors")
     return folder
