@@ -126,7 +126,9 @@ def read_rows(path: Path, warnings: list[str] | None = None) -> list[ResultRow]:
     if not path.exists():
         return []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        # Lines end at "\n" only: str.splitlines() would also cut at NEL, U+2028 and other
+        # separators that JSON leaves raw inside strings (a model's answer may hold them).
+        lines = path.read_text(encoding="utf-8").split("\n")
     except (OSError, UnicodeDecodeError) as e:
         raise ScanError(f"{path}: cannot be read ({e})") from None
     while lines and not lines[-1].strip():
