@@ -86,16 +86,16 @@ def safe_markdown(value: object, limit: int | None = MAX_SHOWN) -> str:
 
 
 def safe_code(value: object, limit: int | None = MAX_SHOWN) -> str:
-    """A Markdown code span around ``value``: its fence is longer than any backtick run inside.
+    """``value`` as a Markdown code span, or as escaped text when a code span could not hold it.
 
-    Code spans show their content literally (no HTML, no links); ``|`` is escaped because GFM
-    splits table cells on it even inside code spans.
+    Code spans show their content literally in CommonMark, but renderers differ on HTML inside
+    them and GFM splits table cells at ``|`` even there; a value holding a backtick, ``|``, ``<``,
+    ``>`` or ``&`` is therefore written as ``safe_markdown`` text instead.
     """
-    text = safe_line(value, limit).replace("|", "\\|")
-    runs = [len(r) for r in re.findall(r"`+", text)]
-    fence = "`" * (max(runs, default=0) + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
+    text = safe_line(value, limit)
+    if any(c in text for c in "`|<>&"):
+        return safe_markdown(text, None)
+    return f"`{text}`"
 
 
 def safe_csv(value: Any) -> Any:

@@ -77,7 +77,7 @@ def test_safe_markdown_neutralises_markup_and_html() -> None:
 
 @pytest.mark.parametrize(
     ("text", "span"),
-    [("3,6", "`3,6`"), ("a`b", "``a`b``"), ("`x``", "``` `x`` ```"), ("a|b<i>", "`a\\|b<i>`")],
+    [("3,6", "`3,6`"), ("a`b", "a\\`b"), ("`x``", "\\`x\\`\\`"), ("a|b<i>", "a\\|b&lt;i&gt;"), ("x\n", "`x\\n`")],
 )
 def test_safe_code(text: str, span: str) -> None:
     assert safe_code(text) == span

@@ -6,7 +6,7 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..untrusted import safe_line
+from ..untrusted import MAX_MESSAGE, safe_line
 from .command import Command, CommandFailed, argument, option, switch
 from .options import FORCE, MODEL, QUIET, RUNTIME
 from .progress import LazyBar, echo
@@ -57,7 +57,7 @@ def format_report(report: VerifyReport) -> str:
     Details quote file names, recorded configs and llama.cpp's errors, and the samples are text
     the models wrote from their own vocabularies: all of it is escaped, one line each.
     """
-    lines = [f"{'✓' if c.passed else '✗'} {c.name}: {safe_line(c.detail, None)}" for c in report.checks]
+    lines = [f"{'✓' if c.passed else '✗'} {c.name}: {safe_line(c.detail, MAX_MESSAGE)}" for c in report.checks]
     if report.top1_agreement is not None and report.mean_kl is not None:
         lines += [
             "",
@@ -66,7 +66,7 @@ def format_report(report: VerifyReport) -> str:
         ]
     for who, label in (("source", "source sample"), ("rys", "RYS sample")):
         if who in report.samples:
-            lines.append(f"{label:<16} {safe_line(repr(report.samples[who]), None)}")
+            lines.append(f"{label:<16} {safe_line(repr(report.samples[who]), MAX_MESSAGE)}")
     lines += ["", "verify: passed" if report.passed else "verify: FAILED"]
     return "\n".join(lines)
 

@@ -50,20 +50,9 @@ def forbidden_in(text: str) -> list[str]:
     return sorted({c for c in text if c in FORBIDDEN}, key=ord)
 
 
-def hostile_model(
-    path: Path,
-    *,
-    name: str | None = None,
-    eos: str | None = None,
-    template: str | None = None,
-    pieces: dict[int, str] | None = None,
-    n_layers: int = 6,
-) -> Path:
-    """A tiny llama (gguf-py) whose name, EOS token text, chat template or token texts are hostile.
-
-    ``pieces`` replaces token texts by id (ids 259 and up are the letter pieces, so the model
-    still loads and generates them).
-    """
+def _strings_kv(
+    name: str | None, eos: str | None, template: str | None, pieces: dict[int, str] | None
+) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if name is not None:
         extra["general.name"] = name
@@ -76,13 +65,41 @@ def hostile_model(
         for k, text in (pieces or {}).items():
             tokens[k] = text
         extra["tokenizer.ggml.tokens"] = GGUFValue(tokens, GGUFValueType.ARRAY, GGUFValueType.STRING)
+    return extra
+
+
+def hostile_pieces() -> dict[int, str]:
+    """Every letter piece (ids 259..293) replaced by a hostile string (each unique), so a model
+    that generates anything but bytes generates them."""
+    values = [v for k, v in STRINGS.items() if k != "long"]
+    return {259 + k: f"{values[k % len(values)]}{k}" for k in range(35)}
+
+
+def hostile_model(
+    path: Path,
+    *,
+    name: str | None = None,
+    eos: str | None = None,
+    template: str | None = None,
+    pieces: dict[int, str] | None = None,
+    n_layers: int = 6,
+) -> Path:
+    """A tiny llama (gguf-py) whose name, EOS token text, chat template or token texts are hostile.
+
+    ``pieces`` replaces token texts by id (see ``hostile_pieces``); the model still loads.
+    """
+    extra = _strings_kv(name, eos, template, pieces)
     return write_tiny_model(path, TinySpec("llama", n_layers=n_layers), extra_kv=extra)
 
 
-def hostile_rys(path: Path, config: str, n_layers: int = 6) -> Path:
-    """A tiny RYS model (layer path 0..5, 2, 3, 4, 5) whose recorded ``rys.config`` is hostile."""
+def hostile_rys(path: Path, config: str, n_layers: int = 6, **strings: Any) -> Path:
+    """A tiny RYS model (layer path 0..3, 2..5 of ``hostile_model``) whose ``rys.config`` is hostile.
+
+    ``strings`` are ``hostile_model``'s (name, eos, template, pieces), for a matching source.
+    """
     layer_path = [*range(4), *range(2, n_layers)]
     extra: dict[str, Any] = {
+        **_strings_kv(strings.get("name"), strings.get("eos"), strings.get("template"), strings.get("pieces")),
         "rys.layer_path": GGUFValue(layer_path, GGUFValueType.ARRAY, GGUFValueType.UINT32),
         "rys.config": config,
         "rys.source_block_count": n_layers,
