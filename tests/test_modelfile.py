@@ -214,3 +214,14 @@ def test_hostile_file_names(tmp_path: Path) -> None:
         else:
             with pytest.raises(ModelfileError, match="the file name"):
                 prepare_ollama(path, "m")
+
+
+def test_non_finite_sampling_numbers_are_not_written(tmp_path: Path) -> None:
+    extra = {
+        "general.sampling.temp": float("nan"),
+        "general.sampling.top_p": float("inf"),
+        "general.sampling.top_k": 40,
+    }
+    export = prepare_ollama(write_tiny_model(tmp_path / "m.gguf", TinySpec("llama"), extra_kv=extra))
+    params = {d.name: d.value for d in parse_modelfile(export.text) if d.name not in ("model", "stop")}
+    assert params == {"temperature": "0.7", "top_k": "40", "num_ctx": "256"}

@@ -172,13 +172,16 @@ def prepare_ollama(path: str | os.PathLike[str], name: str | None = None, *, tem
             )
     try:
         lines = [*header, "", f"FROM {bare_or_quoted(source, 'the file name')}", ""]
-        if family is not None:
-            lines += [f"TEMPLATE {multiline(FAMILIES[family][2], 'the Go template')}", ""]
+    except ModelfileError as e:
+        raise ModelfileError(f"{path}: {e}; rename the file, then rerun") from None
+    if family is not None:
+        lines += [f"TEMPLATE {multiline(FAMILIES[family][2], 'the Go template')}", ""]  # ours: always valid
+    try:
         lines += [f"PARAMETER stop {quoted(s, 'the stop string')}" for s in stops]
     except ModelfileError as e:
         raise ModelfileError(
-            f"{path}: {e}; the Modelfile is not written (fix the model's metadata, e.g. with gguf-py's "
-            "gguf_new_metadata.py, or rename the file)"
+            f"{path}: {e}; the Modelfile is not written (fix the token text, e.g. with gguf-py's "
+            "gguf_new_metadata.py, or write the Modelfile yourself)"
         ) from None
     lines += [f"PARAMETER {k} {v}" for k, v in params]  # names are ours, values formatted numbers
     text = "\n".join(lines) + "\n"
