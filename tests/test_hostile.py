@@ -13,7 +13,7 @@ import csv
 import io
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -33,6 +33,7 @@ from helpers.modelfile import parse_modelfile
 from helpers.sweeps import FAST, SCAN_ARGS
 
 from rys_gguf.cli import app
+from rys_gguf.scan.grid import GridSpec
 from rys_gguf.scan.sweep import run_scan
 from rys_gguf.ship.ollama import FAMILIES
 from rys_gguf.untrusted import safe_line
@@ -89,7 +90,7 @@ def ollama_runs() -> list[Run]:
 def _scanned(root: Path) -> Path:
     """A sweep of a model with a hostile name at a hostile path, made with the stand-in worker."""
     model = hostile_model(root / EVIL_PATH, name=EVIL)
-    run_scan(model, root / "sweep", FAST)
+    run_scan(model, root / "sweep", replace(FAST, grid=GridSpec(max_block=1)))
     return root / "sweep"
 
 
