@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from helpers.sweeps import FAKE_WORKER, worker_command
 
+from rys_gguf.convert.converter import fetch_converter
 from rys_gguf.demo.models import fetch_gemma, fetch_smollm2
 from rys_gguf.scan.pool import WORKER_ENV
 
@@ -65,6 +66,15 @@ def gemma_path() -> Path:
 def smollm2_path() -> Path:
     """SmolLM2-135M-Instruct Q4_1 (a chat model: ChatML), verified by sha256."""
     return fetch_smollm2()
+
+
+@pytest.fixture(scope="session")
+def converter_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache root holding the real converter of the installed llama-cpp-python."""
+    env = os.environ.get("RYS_CACHE_DIR")
+    root = Path(env) if env else tmp_path_factory.mktemp("rys-cache")
+    fetch_converter(cache_dir=root)
+    return root
 
 
 @pytest.fixture

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import struct
 import tarfile
@@ -56,15 +55,6 @@ runner = CliRunner()
 
 
 # -- fixtures ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def converter_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A cache root holding the real converter of the installed llama-cpp-python."""
-    env = os.environ.get("RYS_CACHE_DIR")
-    root = Path(env) if env else tmp_path_factory.mktemp("rys-cache")
-    fetch_converter(cache_dir=root)
-    return root
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,8 @@
 
 argparse, not a framework: the command line starts in a few tens of milliseconds, and usage
 errors are one line like every other error. The boundary (`App.__call__`) turns a RysError, or
-a stray OSError, into one line on stderr and exit code 2 (with the traceback when RYS_DEBUG=1);
+a stray OSError, into one line on stderr and exit code 2 (with the traceback when RYS_DEBUG=1),
+escaped by ``untrusted.safe_line`` since messages quote names and strings from files;
 Ctrl-C exits with 130. Command modules only declare their commands; this module collects them.
 """
 
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from ..errors import RysError
+from ..untrusted import MAX_MESSAGE, safe_line
 from ..version import __version__
 from . import build, convert, prove, report, scan, ship
 from .command import Command, CommandFailed
@@ -28,7 +30,7 @@ DESCRIPTION = "Make RYS (Repeat Your Self) GGUF models: duplicate a block of lay
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"rys-gguf: error: {message} (see {self.prog} --help)\n")
+        sys.stderr.write(f"rys-gguf: error: {safe_line(message, MAX_MESSAGE)} (see {self.prog} --help)\n")
         raise SystemExit(EXIT_ERROR)
 
 
@@ -75,8 +77,9 @@ class App:
         except (RysError, OSError) as e:
             if debug():
                 raise
+            # Messages quote file names and strings from files: one line, nothing a terminal acts on.
             message = str(e) if isinstance(e, RysError) else _os_message(e)
-            sys.stderr.write(f"rys-gguf: error: {message}\n")
+            sys.stderr.write(f"rys-gguf: error: {safe_line(message, MAX_MESSAGE)}\n")
             return EXIT_ERROR
         except KeyboardInterrupt:
             if debug():

@@ -25,6 +25,7 @@ def build_command(
     from ..builder.job import PreparedBuild
     from ..builder.layout import BuildOptions
     from ..files import format_bytes
+    from ..untrusted import safe_line
 
     options = BuildOptions(
         write_swa_pattern=write_swa_pattern,
@@ -37,7 +38,7 @@ def build_command(
         LazyBar(quiet, total=job.n_bytes, unit="B", unit_scale=True, desc="build") as bar,
     ):
         result = job.write(bar.update)
-    shown = [str(p) for p in result.paths[:2]]
+    shown = [safe_line(p) for p in result.paths[:2]]
     names = ", ".join(shown) + (f" (+{len(result.paths) - 2} more shards)" if len(result.paths) > 2 else "")
     echo(
         f"{names}: layers {result.n_layers_in} → {result.n_layers_out}, {format_bytes(result.n_bytes)}, "
@@ -59,15 +60,17 @@ def inspect_command(file: Path, as_json: bool) -> None:
 
 
 def format_inspect(info: dict[str, Any]) -> str:
-    """The text ``inspect`` prints for ``describe_model``'s facts."""
+    """The text ``inspect`` prints for ``describe_model``'s facts (file strings escaped, one line each)."""
     from ..files import format_bytes
+    from ..untrusted import safe_line
 
     c = info["constraints"]
-    types = ", ".join(f"{k} {v}" for k, v in info["tensor_types"].items())
+    types = ", ".join(f"{safe_line(k)} {v}" for k, v in info["tensor_types"].items())
     lines = [
-        f"file           {info['path']} ({format_bytes(info['n_bytes'])}, {info['n_files']} file(s), "
+        f"file           {safe_line(info['path'])} ({format_bytes(info['n_bytes'])}, {info['n_files']} file(s), "
         f"GGUF v{info['gguf_version']})",
-        f"architecture   {info['architecture']}" + (f"  ({info['name']})" if info["name"] else ""),
+        f"architecture   {safe_line(info['architecture'])}"
+        + (f"  ({safe_line(info['name'])})" if info["name"] else ""),
         f"layers         {info['block_count']}",
         f"tensors        {info['n_tensors']}: {types}",
         f"context        {info['context_length']}",
@@ -75,12 +78,12 @@ def format_inspect(info: dict[str, Any]) -> str:
     ]
     if info["layer_path"] is not None:
         lines.append(
-            f"RYS            config {info['rys_config']}, {info['source_block_count']} → "
+            f"RYS            config {safe_line(info['rys_config'])}, {info['source_block_count']} → "
             f"{info['block_count']} layers, path {info['layer_path']}"
         )
     else:
         lines.append("RYS            no (an unmodified model)")
-    rules = [f"(j-i) multiple of {c['period']}: {c['period_reason']}"] if c["period"] > 1 else []
+    rules = [f"(j-i) multiple of {c['period']}: {safe_line(c['period_reason'])}"] if c["period"] > 1 else []
     if c["lead"]:
         rules.append(f"block outside the {c['lead']} leading dense layers")
     if c["tail"]:
@@ -88,7 +91,7 @@ def format_inspect(info: dict[str, Any]) -> str:
     if c["shared_kv_tail"]:
         rules.append(f"block before the last {c['shared_kv_tail']} shared-KV layers")
     if c["refused"]:
-        rules = [f"refused: {c['refused']}"]
+        rules = [f"refused: {safe_line(c['refused'])}"]
     lines.append("RYS rules      " + ("; ".join(rules) if rules else "none (any block)"))
     return "\n".join(lines)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..convert.types import OUTTYPES, QUANT_TYPES
-from .command import Command, argument, option
+from ..untrusted import safe_line
+from .command import Command, argument, option, switch
 from .options import ALLOW_UNKNOWN, FORCE, IMATRIX, OPTIONAL_CONFIG, QUIET, SWA_PATTERN, THREADS
 from .progress import LazyBar, StageBars, echo
 
@@ -23,6 +24,8 @@ def convert_command(
     force: bool,
     write_swa_pattern: bool,
     allow_unknown_arch: bool,
+    trust_remote_code: bool,
+    allow_pickle: bool,
     quiet: bool,
 ) -> None:
     from ..builder.layout import BuildOptions
@@ -40,12 +43,14 @@ def convert_command(
             converter=converter,
             force=force,
             options=BuildOptions(write_swa_pattern=write_swa_pattern, allow_unknown_arch=allow_unknown_arch),
+            trust_remote_code=trust_remote_code,
+            allow_pickle=allow_pickle,
             on_stage=bars.start,
-            progress=bars.update,
+            progress=None if quiet else bars.update,
         )
     what = result.quant_type or result.outtype
     rys = f", RYS {result.spec}" if result.spec else ""
-    echo(f"{result.path}: {what}{rys}, {format_bytes(result.n_bytes)}")
+    echo(f"{safe_line(result.path)}: {what}{rys}, {format_bytes(result.n_bytes)}")
 
 
 def quantize_command(
@@ -62,7 +67,7 @@ def quantize_command(
             src, dst, quant_type, imatrix=imatrix, force=force, n_threads=threads or 0, progress=bar.update
         )
     extra = f", imatrix {result.n_imatrix_entries} entries" if result.n_imatrix_entries else ""
-    echo(f"{result.path}: {result.quant_type}{extra}, {format_bytes(result.n_bytes)}")
+    echo(f"{safe_line(result.path)}: {result.quant_type}{extra}, {format_bytes(result.n_bytes)}")
 
 
 COMMANDS = [
@@ -86,6 +91,16 @@ COMMANDS = [
             FORCE,
             SWA_PATTERN,
             ALLOW_UNKNOWN,
+            switch(
+                "--trust-remote-code",
+                help="Convert a folder that carries Python files or an auto_map: llama.cpp's converter may then "
+                "let transformers import and run that code.",
+            ),
+            switch(
+                "--allow-pickle",
+                help="Convert pickled weights (pytorch_model*.bin, *.pt), loaded with torch's restricted "
+                "unpickler (torch.load weights_only=True, torch >= 2.6).",
+            ),
             QUIET,
         ),
     ),

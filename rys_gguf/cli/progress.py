@@ -8,6 +8,8 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
+from ..untrusted import safe_line
+
 if TYPE_CHECKING:
     from tqdm import tqdm
 
@@ -43,6 +45,7 @@ class LazyBar:
         self.bar.update(n)
 
     def write(self, text: str) -> None:
+        """Print a line above the bar (callers escape text from files: ``untrusted``)."""
         if self.bar is not None:
             self.bar.write(text)
         else:
@@ -73,7 +76,7 @@ class StageBars:
         self.n += 1
         if self.quiet:
             return
-        echo(f"[{self.n}] {text}", err=True)
+        echo(f"[{self.n}] {safe_line(text)}", err=True)  # stage lines name the model folder
         if total > 0:
             unit = "B" if total > 10**5 else "it"
             self.bar = LazyBar(False, total=total, unit=unit, unit_scale=unit == "B")

@@ -16,13 +16,14 @@ if TYPE_CHECKING:
 def validate_command(directory: Path, top: int, eq_set: str, quiet: bool) -> None:
     from ..prove.validate import run_validation
     from ..report.tables import format_table
+    from ..untrusted import safe_line
 
     with LazyBar(quiet, unit="config", desc="validate") as bar:
         summary, note = run_validation(directory, top, eq_set, on_event=lambda e: bar.update(1, total=e.total))
     if note:
-        echo(f"note: {note}", err=True)
+        echo(f"note: {safe_line(note, None)}", err=True)
     echo(format_table(summary, top))
-    echo(f"validation table: {directory / 'report.md'}")
+    echo(f"validation table: {safe_line(directory / 'report.md')}")
 
 
 def eval_command(
@@ -39,6 +40,7 @@ def eval_command(
 ) -> None:
     from ..errors import OptionError
     from ..prove.eval import Candidate, run_eval, sweep_models
+    from ..untrusted import safe_line
 
     names = [t.strip() for t in tasks.split(",") if t.strip()]
     if not names:
@@ -49,7 +51,7 @@ def eval_command(
 
         def stage(what: str) -> None:
             if not quiet:
-                bar.write(what)
+                bar.write(safe_line(what))
 
         def evaluate(source: Path, candidates: list[Candidate], folder: Path) -> dict[str, object]:
             return run_eval(
@@ -66,9 +68,10 @@ def eval_command(
             folder = out or rys.with_name(rys.stem + "-eval")
             data = evaluate(src, [Candidate(rys.stem, rys)], folder)
     from ..report.tables import eval_markdown
+    from ..untrusted import safe_block
 
-    echo(eval_markdown(data))
-    echo(f"\nwrote {folder / 'eval.json'} and {folder / 'report.md'}")
+    echo(safe_block(eval_markdown(data)))
+    echo(f"\nwrote {safe_line(folder / 'eval.json')} and {safe_line(folder / 'report.md')}")
 
 
 COMMANDS = [

@@ -26,14 +26,15 @@ def show(summary: ReportSummary, top: int) -> None:
     """Print warnings, the top-N table, the terminal heatmap and the files written."""
     from ..report.tables import format_table
     from ..report.terminal import terminal_heatmap
+    from ..untrusted import safe_line
 
-    for warning in summary.warnings:
-        echo(f"rys-gguf: warning: {warning}", err=True)
+    for warning in summary.warnings:  # they quote sweep files and their lines
+        echo(f"rys-gguf: warning: {safe_line(warning, None)}", err=True)
     echo(format_table(summary, top))
     echo("")
     echo(terminal_heatmap(summary, summary.metric))
     names = ", ".join(p.name for p in summary.paths)
-    echo(f"\nwrote {names} in {summary.directory}")
+    echo(f"\nwrote {names} in {safe_line(summary.directory)}")
 
 
 def report_command(directory: Path, metric: str, top: int, no_png: bool) -> None:

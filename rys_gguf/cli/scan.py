@@ -56,6 +56,7 @@ def scan_command(
     from ..scan.pool import ScanEvent
     from ..scan.shard import parse_shard
     from ..scan.sweep import run_scan
+    from ..untrusted import safe_line
 
     gpu_ids = tuple(int(g) for g in parse_floats(gpus, "--gpus") or ())
     options = ScanOptions(
@@ -77,7 +78,7 @@ def scan_command(
             bar.update(1, total=event.total)
             row = event.row
             if row["status"] != "ok":
-                bar.write(f"{row['config']}: failed: {row.get('reason')}")
+                bar.write(f"{safe_line(row['config'])}: failed: {safe_line(row.get('reason'))}")
 
         result = run_scan(model, out, options, on_event)
     summary = write_report(out, top=top)
@@ -85,7 +86,7 @@ def scan_command(
     echo(terminal_heatmap(summary, summary.metric))
     echo(
         f"{result.n_run} configs measured ({result.n_failed} failed), {result.n_resumed} already done, "
-        f"{result.n_skipped} skipped by architecture rules; report: {out / 'report.md'}"
+        f"{result.n_skipped} skipped by architecture rules; report: {safe_line(out / 'report.md')}"
     )
     best = summary.best  # format_table printed its build command
     if best is not None and (best.d_sum or 0.0) <= 0:
@@ -98,12 +99,13 @@ def scan_command(
 def merge_command(out: Path, dirs: list[Path], metric: str, top: int, no_png: bool, no_report: bool) -> None:
     from ..report.write import write_report
     from ..scan.sweepdir import merge_sweeps
+    from ..untrusted import safe_line
 
     result = merge_sweeps(out, dirs)
     for warning in result.warnings:
-        echo(f"rys-gguf: warning: {warning}", err=True)
+        echo(f"rys-gguf: warning: {safe_line(warning, None)}", err=True)
     echo(
-        f"merged {result.n_rows_read} rows from {result.n_sweeps} sweeps into {out}: "
+        f"merged {result.n_rows_read} rows from {result.n_sweeps} sweeps into {safe_line(out)}: "
         f"{result.n_configs} configs, {result.n_skipped} skipped by architecture rules"
     )
     if not no_report:

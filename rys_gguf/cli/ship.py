@@ -6,6 +6,7 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..untrusted import MAX_MESSAGE, safe_line
 from .command import Command, CommandFailed, argument, option, switch
 from .options import FORCE, MODEL, QUIET, RUNTIME
 from .progress import LazyBar, echo
@@ -33,7 +34,7 @@ def verify_command(
         def stage(what: str) -> None:
             bar.close()  # hashing is over
             if not quiet:
-                echo(f"running {what}", err=True)
+                echo(f"running {safe_line(what)}", err=True)
 
         report = verify_model(
             src, rys, text or FIXED_TEXT, runtime,
@@ -45,8 +46,12 @@ def verify_command(
 
 
 def format_report(report: VerifyReport) -> str:
-    """Check lines (✓/✗), the distribution numbers and both samples."""
-    lines = [f"{'✓' if c.passed else '✗'} {c.name}: {c.detail}" for c in report.checks]
+    """Check lines (✓/✗), the distribution numbers and both samples.
+
+    Details quote file names, recorded configs and llama.cpp's errors, and the samples are text
+    the models wrote from their own vocabularies: all of it is escaped, one line each.
+    """
+    lines = [f"{'✓' if c.passed else '✗'} {c.name}: {safe_line(c.detail, MAX_MESSAGE)}" for c in report.checks]
     if report.top1_agreement is not None and report.mean_kl is not None:
         lines += [
             "",
@@ -55,7 +60,7 @@ def format_report(report: VerifyReport) -> str:
         ]
     for who, label in (("source", "source sample"), ("rys", "RYS sample")):
         if who in report.samples:
-            lines.append(f"{label:<16} {report.samples[who]!r}")
+            lines.append(f"{label:<16} {safe_line(repr(report.samples[who]), MAX_MESSAGE)}")
     lines += ["", "verify: passed" if report.passed else "verify: FAILED"]
     return "\n".join(lines)
 
@@ -65,14 +70,14 @@ def ollama_command(model: Path, name: str | None, create: bool, no_template: boo
 
     export = prepare_ollama(model, name, template=not no_template)
     path = write_modelfile(export, force=force)
-    echo(f"wrote {path}")
+    echo(f"wrote {safe_line(path)}")
     echo(f"  chat template: {export.template_note}")
-    echo(f"  stop: {', '.join(export.stops) if export.stops else '(none)'}")
-    for note in export.notes:
-        echo(f"note: {note}")
+    echo(f"  stop: {', '.join(safe_line(s) for s in export.stops) if export.stops else '(none)'}")
+    for note in export.notes:  # notes and warnings name files and the model's architecture
+        echo(f"note: {safe_line(note, None)}")
     for warning in export.warnings:
-        echo(f"warning: {warning}", err=True)
-    command_line = shlex.join(export.command)
+        echo(f"warning: {safe_line(warning, None)}", err=True)
+    command_line = safe_line(shlex.join(export.command), None)
     if not create:
         echo(f"create the Ollama model with:\n  {command_line}")
         return
@@ -96,10 +101,10 @@ def lmstudio_command(
             progress=bar.update,
         )  # fmt: skip
     verb = "copied" if done.copied else "hard-linked"
-    echo(f"{verb} {len(done.files)} file(s) into {done.folder}")
-    echo(f"LM Studio lists it as {done.folder.parent.name}/{done.folder.name}")
+    echo(f"{verb} {len(done.files)} file(s) into {safe_line(done.folder)}")
+    echo(f"LM Studio lists it as {safe_line(done.folder.parent.name)}/{safe_line(done.folder.name)}")
     for warning in done.warnings:
-        echo(f"warning: {warning}", err=True)
+        echo(f"warning: {safe_line(warning, None)}", err=True)
 
 
 COMMANDS = [

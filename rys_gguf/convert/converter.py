@@ -185,8 +185,14 @@ def run_converter(
     outtype: str = "auto",
     progress: Callable[[int], None] | None = None,
 ) -> None:
-    """Run convert_hf_to_gguf.py on ``hf_dir`` into ``out``; progress gets percent steps."""
+    """Run convert_hf_to_gguf.py on ``hf_dir`` into ``out``; progress gets percent steps.
+
+    Without ``progress`` (``-q``) the converter's own tqdm bar is switched off (TQDM_DISABLE), so
+    nothing draws it; its output is read from a pipe either way and never reaches the terminal.
+    """
     env = dict(os.environ)
+    if progress is None:
+        env["TQDM_DISABLE"] = "1"
     # Its own gguf-py first: the PyPI gguf may be older or newer than this converter.
     gguf_py = str(converter.root / "gguf-py")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (gguf_py, env.get("PYTHONPATH")) if p)

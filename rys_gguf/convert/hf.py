@@ -88,15 +88,16 @@ def _n_layers(config: dict[str, Any]) -> int | None:
 
 def _weight_files(path: Path) -> list[Path]:
     """The weight files the converter reads, after checking an index lists nothing missing."""
-    for index_name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+    # The converter's order: safetensors (index, else model*.safetensors) before pickled .bin files,
+    # so a folder holding both is read (and judged) by its safetensors.
+    for index_name, pattern in (("model.safetensors.index.json", "model*.safetensors"),
+                                ("pytorch_model.bin.index.json", "pytorch_model*.bin")):  # fmt: skip
         index = path / index_name
         if index.is_file():
             return _indexed_files(index)
-    # Same names the converter looks for when there is no index.
-    files = sorted(path.glob("model*.safetensors")) or sorted(path.glob("pytorch_model*.bin"))
-    if not files:
-        raise ConvertError(f"{path} has no weights (model*.safetensors or pytorch_model*.bin); {DOWNLOAD_HINT}")
-    return files
+        if files := sorted(path.glob(pattern)):
+            return files
+    raise ConvertError(f"{path} has no weights (model*.safetensors or pytorch_model*.bin); {DOWNLOAD_HINT}")
 
 
 def _indexed_files(index: Path) -> list[Path]:

@@ -21,6 +21,7 @@ from ..errors import ConvertError
 from ..files import Progress, check_destination, remove_stale_partials, temp_path
 from ..gguffile.reader import GGUFModel
 from ..plan import parse_blocks, parse_plan
+from .consent import check_consent
 from .converter import fetch_converter, open_converter, run_converter
 from .hf import check_modules, check_space, estimate_bytes, read_hf_dir
 from .quantize import quantize, read_imatrix
@@ -49,6 +50,8 @@ def convert_hf(
     converter: Path | None = None,
     force: bool = False,
     options: BuildOptions | None = None,
+    trust_remote_code: bool = False,
+    allow_pickle: bool = False,
     on_stage: Callable[[str, int], None] | None = None,
     progress: Progress | None = None,
 ) -> ConvertResult:
@@ -64,8 +67,13 @@ def convert_hf(
         converter: a llama.cpp checkout to use instead of the version-matched cached converter.
         force: overwrite ``out``.
         options: RYS build options (SWA pattern arrays, unknown architectures); ``force`` wins.
+        trust_remote_code: convert a folder that carries Python files or an ``auto_map``, which
+            the converter may let transformers import and run (refused otherwise).
+        allow_pickle: convert pickled weights (``.bin``/``.pt``), loaded with torch's restricted
+            unpickler (refused otherwise).
         on_stage: called with (stage description, total steps or 0) as each stage starts.
-        progress: called with the steps done since the last call, within the current stage.
+        progress: called with the steps done since the last call, within the current stage;
+            None also keeps the converter from drawing its own progress bar.
 
     Raises:
         ConvertError, OutputError, PlanError: one-line messages; nothing is left behind.
@@ -83,6 +91,7 @@ def convert_hf(
     if imatrix is not None:
         read_imatrix(imatrix)  # a broken file fails now, not after a long conversion
     model = read_hf_dir(hf_dir)
+    check_consent(hf_dir, model.weight_files, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
     n_extra = 0
     if spec is not None:
         # Catch a typo now, not after a long conversion; the rewrite checks again on the GGUF.

@@ -1,4 +1,8 @@
-"""The heatmap as PNG files (matplotlib's Agg canvas, imported only when drawing)."""
+"""The heatmap as PNG files (matplotlib's Agg canvas, imported only when drawing).
+
+The title holds the model's name from its file: escaped like terminal text, and with ``$``
+escaped, since matplotlib reads text between two ``$`` as mathtext (which can fail to parse).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..files import write_atomic
+from ..untrusted import safe_line
 from .cells import BEST, FAILED, NEUTRAL, SKIPPED, UNITS, build_grid, format_value
 from .metrics import METRIC_LABELS
 from .ranking import ReportSummary
@@ -27,6 +32,11 @@ def write_heatmaps(summary: ReportSummary, directory: Path) -> list[Path]:
         draw_png(summary, metric, path)
         out.append(path)
     return out
+
+
+def plain_text(value: object, limit: int = 120) -> str:
+    """Text from a file as matplotlib shows it literally: one line, escaped, no mathtext."""
+    return safe_line(value, limit).replace("$", r"\$")
 
 
 def draw_png(summary: ReportSummary, metric: str, path: Path) -> None:
@@ -90,7 +100,7 @@ def draw_png(summary: ReportSummary, metric: str, path: Path) -> None:
                 ms=10,
                 mfc=BEST,
                 mec="black",
-                label=f"best by {summary.metric}: {best.config} ({value})",
+                label=f"best by {summary.metric}: {plain_text(best.config)} ({value})",
             )
         )
     handles += [
@@ -106,7 +116,7 @@ def draw_png(summary: ReportSummary, metric: str, path: Path) -> None:
     ax.set_xlabel("j = end of the repeated block (exclusive)")
     ax.set_ylabel("i = start of the repeated block")
     ax.set_title(
-        f"{summary.model_name}: {label}\nblock i..j-1 runs twice; "
+        f"{plain_text(summary.model_name)}: {label}\nblock i..j-1 runs twice; "
         f"{summary.n_layers} layers, {len(summary.ranked)} configs scored",
         fontsize=11,
     )

@@ -1,7 +1,10 @@
 """A ranked sweep as text: the terminal table, ranking.csv, ranking.json and report.md.
 
-Failed and skipped configs are shown as such, never as zeros. Deliberately left out: printing
-(the CLI prints the strings), files (``write``) and running probes (the scan).
+Failed and skipped configs are shown as such, never as zeros. The model's name and path, the
+configs and the failure reasons come from the sweep folder (and so from the model file and the
+workers): each is escaped for its place (``untrusted``): the terminal, Markdown, CSV.
+Deliberately left out: printing (the CLI prints the strings), files (``write``) and running
+probes (the scan).
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from ..scan.sweepdir import BASELINE
+from ..untrusted import safe_code, safe_csv, safe_line, safe_markdown
 from .metrics import METRIC_LABELS
 from .ranking import ConfigScore, ReportSummary, ValidationRow
 
+_PLAIN_CONFIG_RE = re.compile(r"[0-9,;:a-z ]+")  # the config grammar: safe between double quotes
 CSV_COLUMNS = (
     "rank", "config", "i", "j", "status", "reason", "baseline", "n_layers", "n_extra",
     "math", "eq", "d_math", "d_eq", "d_sum", "z", "math_parse_rate", "eq_parse_rate",
@@ -36,9 +41,14 @@ def output_name(model_path: str, config: str) -> str:
 
 
 def build_command(model_path: str, config: str) -> str:
-    """The ``rys-gguf build`` line that makes this config."""
+    """The ``rys-gguf build`` line that makes this config, quoted for a POSIX shell, on one line.
+
+    Both values come from the sweep folder: a config outside the plan grammar is shell-quoted,
+    and hidden characters are escaped, so pasting the line runs nothing but rys-gguf.
+    """
     out = str(Path(model_path).parent / output_name(model_path, config))
-    return f'rys-gguf build {shlex.quote(model_path)} {shlex.quote(out)} --config "{config}"'
+    quoted = f'"{config}"' if _PLAIN_CONFIG_RE.fullmatch(config) else shlex.quote(config)
+    return safe_line(f"rys-gguf build {shlex.quote(model_path)} {shlex.quote(out)} --config {quoted}", None)
 
 
 def _f(x: float | None, digits: int = 3, sign: bool = True) -> str:
@@ -55,7 +65,7 @@ def format_table(summary: ReportSummary, top: int = 10) -> str:
     """The terminal summary: baseline, the top-N table, failures, skips and the build line."""
     b = summary.baseline
     lines = [
-        f"{summary.model_name} ({summary.n_layers} layers): {len(summary.ranked)} scored, "
+        f"{safe_line(summary.model_name)} ({summary.n_layers} layers): {len(summary.ranked)} scored, "
         f"{len(summary.failed)} failed, {len(summary.skipped)} skipped; "
         f"ranked by {METRIC_LABELS[summary.metric]}",
         f"baseline {BASELINE}: math {_f(b.math, sign=False)}, eq {_f(b.eq, sign=False)}",
@@ -63,16 +73,18 @@ def format_table(summary: ReportSummary, top: int = 10) -> str:
     ]
     for s in summary.ranked[:top]:
         lines.append(
-            f"{s.rank:>4}  {s.config:<12} {_layers(s):>9} {_f(s.d_math):>7} {_f(s.d_eq):>7} "
+            f"{s.rank:>4}  {safe_line(s.config):<12} {_layers(s):>9} {_f(s.d_math):>7} {_f(s.d_eq):>7} "
             f"{_f(s.d_sum):>7} {_f(s.z, 2):>6}"
         )
     for s in summary.failed[:top]:
-        lines.append(f"{'FAIL':>4}  {s.config:<12} {_layers(s):>9}  {s.reason}")
+        lines.append(f"{'FAIL':>4}  {safe_line(s.config):<12} {_layers(s):>9}  {safe_line(s.reason)}")
     if len(summary.failed) > top:
         lines.append(f"      ... {len(summary.failed) - top} more failed (see ranking.csv)")
     if summary.skipped:
         ex = summary.skipped[0]
-        lines.append(f"skipped {len(summary.skipped)} by architecture rules, e.g. {ex.config}: {ex.reason}")
+        lines.append(
+            f"skipped {len(summary.skipped)} by architecture rules, e.g. {safe_line(ex.config)}: {safe_line(ex.reason)}"
+        )
     if summary.best is not None:
         lines.append("build the best: " + build_command(summary.model_path, summary.best.config))
     return "\n".join(lines)
@@ -91,7 +103,7 @@ def to_csv(summary: ReportSummary) -> str:
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for s in summary.configs:
-        writer.writerow({k: ("" if v is None else v) for k, v in _row_dict(s).items()})
+        writer.writerow({k: ("" if v is None else safe_csv(v)) for k, v in _row_dict(s).items()})
     return buf.getvalue()
 
 
@@ -116,7 +128,7 @@ def report_markdown(summary: ReportSummary, top: int = 10, images: Sequence[str]
     """report.md: summary, heatmaps, the top-N table with build commands, failures, validation."""
     b, ranked = summary.baseline, summary.ranked[:top]
     out = [
-        f"# RYS scan: {summary.model_name}\n\nModel `{summary.model_path}` ({summary.n_layers} "
+        f"# RYS scan: {safe_markdown(summary.model_name)}\n\nModel {safe_code(summary.model_path)} ({summary.n_layers} "
         f"layers). Baseline {BASELINE}: math {_f(b.math, sign=False)}, EQ {_f(b.eq, sign=False)}. "
         f"{len(summary.ranked)} configs scored, {len(summary.failed)} failed, "
         f"{len(summary.skipped)} skipped by architecture rules. "
@@ -132,21 +144,23 @@ def report_markdown(summary: ReportSummary, top: int = 10, images: Sequence[str]
     out.append(f"## Top {len(ranked)}\n\n| rank | config | layers | Δ math | Δ EQ | Δ sum | z |")
     out.append("|---|---|---|---|---|---|---|")
     out += [
-        f"| {s.rank} | `{s.config}` | {_layers(s)} | {_f(s.d_math)} | {_f(s.d_eq)} | {_f(s.d_sum)} | {_f(s.z, 2)} |"
+        f"| {s.rank} | {safe_code(s.config)} | {_layers(s)} | {_f(s.d_math)} | {_f(s.d_eq)} | {_f(s.d_sum)} | "
+        f"{_f(s.z, 2)} |"
         for s in ranked
     ]
     if ranked:
-        cmds = [f"# {s.rank}. {s.config}\n{build_command(summary.model_path, s.config)}" for s in ranked]
+        # One line each (build_command escapes newlines), so nothing can close the fence.
+        cmds = [f"# {s.rank}. {safe_line(s.config)}\n{build_command(summary.model_path, s.config)}" for s in ranked]
         out.append("\nBuild them:\n\n```sh\n" + "\n".join(cmds) + "\n```")
     if summary.failed:
         out.append(f"\n## Failed ({len(summary.failed)})\n\n| config | reason |\n|---|---|")
-        out += [f"| `{s.config}` | {s.reason} |" for s in summary.failed]
+        out += [f"| {safe_code(s.config)} | {safe_markdown(s.reason)} |" for s in summary.failed]
     if summary.skipped:
         ex, n = summary.skipped[0], len(summary.skipped)
-        shown = ", ".join(f"`{s.config}`" for s in summary.skipped[:20])
+        shown = ", ".join(safe_code(s.config) for s in summary.skipped[:20])
         out.append(
-            f"\n## Skipped ({n})\n\nNot run because of the architecture rules (e.g. `{ex.config}`: "
-            f"{ex.reason}): {shown}{' ...' if n > 20 else ''} (every reason is in ranking.csv)."
+            f"\n## Skipped ({n})\n\nNot run because of the architecture rules (e.g. {safe_code(ex.config)}: "
+            f"{safe_markdown(ex.reason)}): {shown}{' ...' if n > 20 else ''} (every reason is in ranking.csv)."
         )
     if summary.validation:
         out.append("\n" + validation_markdown(summary.validation))
@@ -166,7 +180,7 @@ def validation_markdown(rows: Sequence[ValidationRow]) -> str:
         m, e, was = v.d_math, v.d_eq, v.search_rank
         change = "—" if was is None else ("=" if was == v.rank else f"{was - v.rank:+d}")
         out.append(
-            f"| {v.rank} | `{v.config}` | {_f(m[0])} [{_f(m[1])}, {_f(m[2])}] | {_f(e[0])} "
+            f"| {v.rank} | {safe_code(v.config)} | {_f(m[0])} [{_f(m[1])}, {_f(m[2])}] | {_f(e[0])} "
             f"[{_f(e[1])}, {_f(e[2])}] | {'—' if was is None else was} | {change} |"
         )
     return "\n".join(out)
@@ -179,9 +193,9 @@ def eval_markdown(data: Mapping[str, Any]) -> str:
     limit = f", at most {data['limit']} items per task" if data.get("limit") else ""
     out = [
         "## Real benchmarks (lm-evaluation-harness)\n\n"
-        f"Source `{data['source']}`{limit}. Δ = RYS − source over the same items, 95 % paired bootstrap "
+        f"Source {safe_code(data['source'])}{limit}. Δ = RYS − source over the same items, 95 % paired bootstrap "
         "interval (10,000 resamples); an interval that contains 0 is noise, not a gain.\n",
-        "| task | metric | items | source | " + " | ".join(f"`{m}` | Δ [95 % CI]" for m in models) + " |",
+        "| task | metric | items | source | " + " | ".join(f"{safe_code(m)} | Δ [95 % CI]" for m in models) + " |",
         "|---|---|---|---|" + "---|---|" * len(models),
     ]
     for t in data["tasks"]:
@@ -190,9 +204,6 @@ def eval_markdown(data: Mapping[str, Any]) -> str:
             d = t["diff"][m]
             verdict = "better" if d["low"] > 0 else "worse" if d["high"] < 0 else "no clear change"
             cells += [_f(t["scores"][m], sign=False), f"{_f(d['mean'])} [{_f(d['low'])}, {_f(d['high'])}] {verdict}"]
-        out.append(
-            f"| {t['task']} | {t['metric']} | {t['n_items']} | {_f(t['scores']['source'], sign=False)} | "
-            + " | ".join(cells)
-            + " |"
-        )
+        head = [safe_markdown(t["task"]), safe_markdown(t["metric"]), str(t["n_items"])]
+        out.append("| " + " | ".join([*head, _f(t["scores"]["source"], sign=False), *cells]) + " |")
     return "\n".join(out)

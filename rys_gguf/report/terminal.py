@@ -10,6 +10,7 @@ import os
 import sys
 from typing import TextIO
 
+from ..untrusted import safe_line
 from .cells import BEST, FAILED, NEUTRAL, RAMP, SKIPPED, Grid, build_grid, diverging, format_value, hex_rgb
 from .metrics import METRIC_LABELS
 from .ranking import ReportSummary
@@ -110,7 +111,7 @@ def terminal_heatmap(summary: ReportSummary, metric: str, color: str | None = No
     step = 2 if n <= 12 else 5 if n <= 60 else 10
     head = "".join((f"{j:<{step * width}}" if j % step == 0 else "") for j in range(n))
     lines = [
-        f"{summary.model_name}: {label}",
+        f"{safe_line(summary.model_name)}: {label}",  # from the model file: escaped
         "rows i = block start, columns j = block end (exclusive): block i..j-1 runs twice",
         f"  i\\j {head}",
     ]
@@ -138,7 +139,9 @@ def _legend(summary: ReportSummary, grid: Grid, mode: str) -> list[str]:
     if best is not None:
         where = "" if grid.best is not None else " (not on the map)"
         value = format_value(best.value(grid.metric) or 0.0, grid.metric)
-        marks.append(f"{'lime' if packed else '**'} best by {summary.metric}: {best.config} ({value}){where}")
+        marks.append(
+            f"{'lime' if packed else '**'} best by {summary.metric}: {safe_line(best.config)} ({value}){where}"
+        )
     failed, skipped, states = len(summary.failed), len(summary.skipped), list[str]()
     if packed:
         states += [f"dark grey failed ({failed})", f"light grey skipped ({skipped})"]

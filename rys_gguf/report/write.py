@@ -13,6 +13,7 @@ from pathlib import Path
 from ..errors import ProbeError, ScanError
 from ..files import write_atomic
 from ..scan.sweepdir import VALIDATION_FILE, read_rows, read_skipped, read_sweep
+from ..untrusted import safe_json
 from .ranking import ReportSummary, summarize, validate
 from .tables import eval_markdown, report_markdown, to_csv, to_json
 
@@ -45,7 +46,7 @@ def write_report(dir: Path, metric: str = "z", top: int = 10, png: bool = True) 
     paths = (*images, csv_path, json_path, md_path)
     summary = replace(summary, paths=paths, warnings=tuple(warnings))
     write_atomic(csv_path, to_csv(summary), FIX)
-    write_atomic(json_path, json.dumps(to_json(summary), indent=2, ensure_ascii=False) + "\n", FIX)
+    write_atomic(json_path, safe_json(to_json(summary), indent=2) + "\n", FIX)
     markdown = report_markdown(summary, top, [p.name for p in images])
     if (directory / EVAL_FILE).exists():  # written by rys-gguf eval --sweep
         try:

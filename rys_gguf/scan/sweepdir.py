@@ -3,7 +3,9 @@
 The folder format is the contract between scan, report, merge and validate, typed here once:
 sweep.json (`SweepMeta`) holds the sweep's identity (model fingerprint, probe-set hash),
 results.jsonl one `ResultRow` per finished config, skipped.json the configs the architecture
-rules ruled out. Readers keep the last line per config. Deliberately left out: locking (the scan
+rules ruled out. Readers keep the last line per config. Strings from the model file (its name)
+are written with their hidden characters as ``\\u`` escapes, so ``cat sweep.json`` is safe and the
+data exact. Deliberately left out: locking (the scan
 engine owns the sweep lock) and any scoring.
 """
 
@@ -19,6 +21,7 @@ from typing import Any, TypedDict, cast
 
 from ..errors import ScanError
 from ..files import RESUME_FIX, write_atomic, write_error
+from ..untrusted import safe_json
 
 SWEEP_FILE = "sweep.json"
 RESULTS_FILE = "results.jsonl"
@@ -123,7 +126,9 @@ def read_rows(path: Path, warnings: list[str] | None = None) -> list[ResultRow]:
     if not path.exists():
         return []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        # Lines end at "\n" only: str.splitlines() would also cut at NEL, U+2028 and other
+        # separators that JSON leaves raw inside strings (a model's answer may hold them).
+        lines = path.read_text(encoding="utf-8").split("\n")
     except (OSError, UnicodeDecodeError) as e:
         raise ScanError(f"{path}: cannot be read ({e})") from None
     while lines and not lines[-1].strip():
@@ -169,7 +174,7 @@ def read_sweep(directory: Path, warnings: list[str] | None = None) -> tuple[Swee
 
 def append_row(path: Path, row: ResultRow) -> None:
     """Append one JSON line and fsync it, so a crash loses at most the line being written."""
-    line = json.dumps(row, ensure_ascii=False, separators=(", ", ": ")) + "\n"
+    line = safe_json(row, separators=(", ", ": ")) + "\n"
     try:
         with open(path, "a", encoding="utf-8") as f:
             f.write(line)
@@ -180,8 +185,8 @@ def append_row(path: Path, row: ResultRow) -> None:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temporary file beside ``path`` and rename it into place."""
-    write_atomic(Path(path), json.dumps(data, indent=2, ensure_ascii=False) + "\n", RESUME_FIX)
+    """Write JSON to a temporary file beside ``path`` and rename it into place (hidden characters escaped)."""
+    write_atomic(Path(path), safe_json(data, indent=2) + "\n", RESUME_FIX)
 
 
 def drop_partial_line(path: Path) -> bool:
@@ -297,5 +302,5 @@ def merge_sweeps(out: Path, dirs: Sequence[Path]) -> MergeResult:
 
 
 def _write_rows_atomic(path: Path, rows: list[ResultRow]) -> None:
-    text = "".join(json.dumps(r, ensure_ascii=False, separators=(", ", ": ")) + "\n" for r in rows)
+    text = "".join(safe_json(r, separators=(", ", ": ")) + "\n" for r in rows)
     write_atomic(path, text, RESUME_FIX)

@@ -12,12 +12,18 @@ fixed and rendered here faithfully: ChatML, Llama 3 and Gemma. Anything else is 
 prompts. Stop strings are the vocabulary texts of the EOS/EOT/EOM tokens plus the turn markers
 the template uses; only those few vocabulary entries are read, by walking the string offsets.
 
+Every value taken from the GGUF (its name in the comments, token texts as stop strings, sampling
+numbers) or from the file system (the FROM path) is written through ``modelfile``, which quotes
+it so Ollama reads back exactly that value, or refuses the export with one line saying why: a
+model file must not be able to add a SYSTEM, ADAPTER or PARAMETER line of its own.
+
 Left out: pushing to a registry, ADAPTER/LICENSE/MESSAGE lines, merging split models
 (llama-gguf-split does it).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -31,6 +37,7 @@ from ..files import write_atomic
 from ..gguffile.reader import GGUFModel
 from ..gguffile.spec import CHAT_TEMPLATE_KEY, NAME_KEY, TOKENS_KEY, block_count_key, model_stem
 from ..plan import format_layer_path
+from .modelfile import ModelfileError, bare_or_quoted, comment, multiline, quoted
 
 OLLAMA_MAX_CTX = 8192  # num_ctx written: the model's context, capped to keep the KV cache small
 DEFAULT_TEMPERATURE = 0.7
@@ -118,7 +125,7 @@ def stop_strings(model: GGUFModel, template: str | None, family: str | None) -> 
     stops += [m for m in END_MARKERS if template and m in template]
     if family is not None:
         stops += FAMILIES[family][1]
-    return list(dict.fromkeys(s for s in stops if s and '"' not in s and "\n" not in s))
+    return list(dict.fromkeys(s for s in stops if s))  # the Modelfile writer refuses what it cannot quote
 
 
 def split_note(first: Path, n_shards: int) -> str:
@@ -163,13 +170,20 @@ def prepare_ollama(path: str | os.PathLike[str], name: str | None = None, *, tem
                 f"{path.parent} also holds {', '.join(others[:3])}: Ollama imports every .gguf in "
                 "a FROM folder; move the shards into a folder of their own"
             )
-    if " " in source:  # the Modelfile parser ends an unquoted value at a space
-        source = f'"{source}"'
-    lines = [*header, "", f"FROM {source}", ""]
+    try:
+        lines = [*header, "", f"FROM {bare_or_quoted(source, 'the file name')}", ""]
+    except ModelfileError as e:
+        raise ModelfileError(f"{path}: {e}; rename the file, then rerun") from None
     if family is not None:
-        lines += [f'TEMPLATE """{FAMILIES[family][2]}"""', ""]
-    lines += [f'PARAMETER stop "{s}"' for s in stops]
-    lines += [f"PARAMETER {k} {v}" for k, v in params]
+        lines += [f"TEMPLATE {multiline(FAMILIES[family][2], 'the Go template')}", ""]  # ours: always valid
+    try:
+        lines += [f"PARAMETER stop {quoted(s, 'the stop string')}" for s in stops]
+    except ModelfileError as e:
+        raise ModelfileError(
+            f"{path}: {e}; the Modelfile is not written (fix the token text, e.g. with gguf-py's "
+            "gguf_new_metadata.py, or write the Modelfile yourself)"
+        ) from None
+    lines += [f"PARAMETER {k} {v}" for k, v in params]  # names are ours, values formatted numbers
     text = "\n".join(lines) + "\n"
     note = template_note(jinja, family)
     return OllamaExport(name, modelfile, text, command, family, note, stops, notes, tuple(warnings))
@@ -179,19 +193,22 @@ def _header(model: GGUFModel, path: Path, jinja: str | None, family: str | None)
     arch = model.architecture
     n_layers = int(model.get(block_count_key(arch), 0))
     title = model.get(NAME_KEY)
+    # Comments hold the file's own strings: escaped onto one line each, so none can end early.
     lines = [
-        "# Ollama Modelfile written by rys-gguf.",
-        f"# Model:    {path.name} ({arch}, {n_layers} layers{f', {title}' if title else ''})",
+        comment("Ollama Modelfile written by rys-gguf."),
+        comment(f"Model:    {path.name} ({arch}, {n_layers} layers{f', {title}' if title else ''})"),
     ]
     layer_path = source_path(model)
     if layer_path is not None:
         lines.append(
-            f"# RYS:      config {model.get(CONFIG_KEY)}: {model.get(SOURCE_COUNT_KEY)} -> "
-            f"{len(layer_path)} layers, source layers {format_layer_path(layer_path)}"
+            comment(
+                f"RYS:      config {model.get(CONFIG_KEY)}: {model.get(SOURCE_COUNT_KEY)} -> "
+                f"{len(layer_path)} layers, source layers {format_layer_path(layer_path)}"
+            )
         )
     else:
-        lines.append("# RYS:      none recorded (rys.* keys absent: an unmodified model)")
-    return [*lines, f"# Template: {template_note(jinja, family)}"]
+        lines.append(comment("RYS:      none recorded (rys.* keys absent: an unmodified model)"))
+    return [*lines, comment(f"Template: {template_note(jinja, family)}")]
 
 
 def template_note(jinja: str | None, family: str | None) -> str:
@@ -203,13 +220,19 @@ def template_note(jinja: str | None, family: str | None) -> str:
     return "none in the GGUF (a base model): prompts are passed through unchanged"
 
 
+def _number(value: object) -> float | None:
+    """A finite number from the metadata, else None (a NaN or a string is not a parameter)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
 def _parameters(model: GGUFModel, arch: str) -> list[tuple[str, str]]:
-    temp = model.get("general.sampling.temp")
-    temp = float(temp) if isinstance(temp, (int, float)) else DEFAULT_TEMPERATURE
-    params = [("temperature", f"{temp:g}")]
+    temp = _number(model.get("general.sampling.temp"))
+    params = [("temperature", f"{DEFAULT_TEMPERATURE if temp is None else temp:g}")]
     for key in SAMPLING_KEYS:
-        value = model.get(f"general.sampling.{key}")
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = _number(model.get(f"general.sampling.{key}"))
+        if value is not None:
             params.append((key, f"{value:g}"))
     context = model.get(f"{arch}.context_length")
     if isinstance(context, int) and context > 0:
