@@ -23,7 +23,15 @@ from rys_gguf.gguffile.reader import GGUFModel
 from rys_gguf.plan import format_layer_path
 from rys_gguf.ship import lmstudio
 from rys_gguf.ship.lmstudio import export_lmstudio
-from rys_gguf.ship.ollama import FAMILIES, chat_family, prepare_ollama
+from rys_gguf.ship.ollama import prepare_ollama
+from rys_gguf.ship.templates import (
+    FAMILIES,
+    chat_family,
+    match_template,
+    ollama_messages,
+    render_family,
+    render_jinja,
+)
 
 # The usual jinja templates of the three families written as Go TEMPLATEs, and one that is not.
 JINJA = {
@@ -46,6 +54,14 @@ JINJA = {
     "{%- if add_generation_prompt -%}{{'<start_of_turn>model\n'}}{%- endif -%}",
 }
 MISTRAL = "{{ bos_token }}{% for m in messages %}[INST] {{ m['content'] }} [/INST]{% endfor %}"
+# SmolLM2-Instruct's template: ChatML that writes its own system turn when a chat brings none.
+SMOLLM2 = (
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}"
+    "{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+SMOLLM2_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 
 
 def tiny(folder: Path, name: str = "tiny.gguf", template: str | None = None) -> Path:
@@ -98,7 +114,7 @@ def test_modelfile_for_chatml_model(tmp_path: Path) -> None:
     text = job.text
     assert "# RYS:      config 2,4: 6 -> 8 layers, source layers 0-3, 2-5" in text
     assert "\nFROM ./tiny-rys.gguf\n" in text
-    assert f'\nTEMPLATE """{FAMILIES["chatml"][2]}"""\n' in text
+    assert f'\nTEMPLATE """{FAMILIES["chatml"].go}"""\n' in text
     stops = [line for line in text.splitlines() if line.startswith("PARAMETER stop")]
     assert stops == [f'PARAMETER stop "{s}"' for s in ("</s>", "<|im_end|>", "<|im_start|>")]
     assert "PARAMETER temperature 0.7" in text
@@ -164,23 +180,57 @@ CHATS = [
 ]
 
 
-@pytest.mark.llama  # the reference is llama-cpp-python's own jinja formatter
 @pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_go_templates_render_like_the_jinja(go_renderer: Path, family: str) -> None:
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-    jinja = Jinja2ChatFormatter(template=JINJA[family], eos_token="", bos_token="")
+@pytest.mark.parametrize("system", [None, "Default."])
+def test_go_templates_render_as_their_python_twins(go_renderer: Path, family: str, system: str | None) -> None:
+    """The real Go renderer on the messages Ollama hands a template, SYSTEM default included."""
     for chat in CHATS:
-        messages = [{"role": r, "content": c} for r, c in chat]
-        want = jinja(messages=messages).prompt  # type: ignore[arg-type]
-        system = "\n\n".join(c for r, c in chat if r == "system")
+        joined, messages = ollama_messages(chat, system)
         payload = {
-            "Template": FAMILIES[family][2],
-            "System": system,
-            "Messages": [{"Role": r, "Content": c} for r, c in chat],
+            "Template": FAMILIES[family].go,
+            "System": joined,
+            "Messages": [{"Role": r, "Content": c} for r, c in messages],
         }
         got = subprocess.run([go_renderer], input=json.dumps(payload), capture_output=True, text=True, check=True)
-        assert got.stdout == want
+        assert got.stdout == render_family(family, chat, system)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_each_family_renders_its_usual_jinja(family: str) -> None:
+    assert match_template(JINJA[family]).family == family
+    assert match_template(JINJA[family]).system is None
+
+
+def test_a_template_that_writes_its_own_system_turn_gets_it_as_system() -> None:
+    found = match_template(SMOLLM2)
+    assert (found.family, found.system) == ("chatml", SMOLLM2_SYSTEM)
+    for chat in CHATS:  # with that SYSTEM, Ollama's input renders what the jinja renders
+        assert render_family("chatml", chat, found.system) == render_jinja(SMOLLM2, chat)
+    assert render_family("chatml", CHATS[0]).startswith("<|im_start|>user")  # without it, not
+
+
+@pytest.mark.parametrize(
+    ("template", "why"),
+    [
+        (JINJA["chatml"].replace("'<|im_start|>assistant\n'", "'<|im_start|>assistant\n\n'"), "differently"),
+        ("{{ raise_exception('no') }}<|im_start|><|im_end|>", "fails to render"),
+        (JINJA["gemma"].replace("+ '\n\n'", "+ '\n'"), "a system+user chat differently"),
+    ],
+)
+def test_a_family_lookalike_that_renders_otherwise_is_not_written(tmp_path: Path, template: str, why: str) -> None:
+    found = match_template(template)
+    assert found.family is None and found.mismatch is not None and why in found.mismatch
+    job = prepare_ollama(tiny(tmp_path, template=template))
+    assert job.family is None and "TEMPLATE" not in job.text
+    (warning,) = job.warnings
+    assert why in warning and "chatml, llama3, gemma" in warning
+
+
+def test_modelfile_writes_the_default_system_prompt(tmp_path: Path) -> None:
+    job = prepare_ollama(tiny(tmp_path, template=SMOLLM2))
+    assert job.family == "chatml" and job.warnings == ()
+    assert f'\nSYSTEM """{SMOLLM2_SYSTEM}"""\n' in job.text
+    assert "SYSTEM" not in prepare_ollama(tiny(tmp_path, "plain-chatml.gguf", template=JINJA["chatml"])).text
 
 
 def test_split_model_instructions(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ from helpers.sweeps import FAST, SCAN_ARGS
 from rys_gguf.cli import app
 from rys_gguf.scan.grid import GridSpec
 from rys_gguf.scan.sweep import run_scan
-from rys_gguf.ship.ollama import FAMILIES
+from rys_gguf.ship.templates import FAMILIES
 from rys_gguf.untrusted import safe_line
 
 CHATML = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"

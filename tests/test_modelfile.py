@@ -18,7 +18,8 @@ from test_export import JINJA, MISTRAL
 from rys_gguf.builder.job import build
 from rys_gguf.cli import app
 from rys_gguf.ship.modelfile import ModelfileError, bare_or_quoted, comment, multiline, quoted
-from rys_gguf.ship.ollama import FAMILIES, OllamaExport, prepare_ollama
+from rys_gguf.ship.ollama import OllamaExport, prepare_ollama
+from rys_gguf.ship.templates import FAMILIES
 
 # -- the reader, on the documented grammar --------------------------------------------------
 
@@ -137,7 +138,7 @@ def expected(export: OllamaExport, source: str) -> list[Directive]:
     """The directives we mean: FROM, our TEMPLATE, the stops, our numeric parameters; no others."""
     want = [Directive("model", source)]
     if export.family is not None:
-        want.append(Directive("template", FAMILIES[export.family][2]))
+        want.append(Directive("template", FAMILIES[export.family].go))
     want += [Directive("stop", s) for s in export.stops]
     return want
 

@@ -6,6 +6,7 @@ Gemma 3 270M (the `gemma_path` fixture of conftest.py) and is marked slow.
 
 from __future__ import annotations
 
+import re
 import shutil
 import struct
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 
 from rys_gguf.errors import RysError, ScanError
-from rys_gguf.llama.chat import THINK_SEED, render_prompt
+from rys_gguf.llama.chat import THINK_SEED, compile_template, render_chat, render_prompt
 from rys_gguf.llama.model import LoadedModel, open_model
 from rys_gguf.llama.options import RuntimeOptions
 
@@ -83,6 +84,49 @@ def test_no_think_prefixes_disables_and_seeds_a_closed_think_block() -> None:
     prompt = render_prompt(THINKING_TEMPLATE, None, "Hi", no_think=True)
     assert prompt == "<|im_start|>user\n/no_think Hi<|im_end|>\n<|im_start|>assistant\n[off]" + THINK_SEED
     assert render_prompt(THINKING_TEMPLATE, None, "Hi").endswith("assistant\n<think>")  # thinking left on
+
+
+# Jinja features a GGUF template may use: tojson with arguments, HuggingFace's generation tag,
+# loop controls, strftime_now, namespace(), and the variables the formatter passes.
+FEATURES_TEMPLATE = (
+    "{% set ns = namespace(n=0) %}{% for m in messages %}{% if m.role == 'system' %}{% continue %}{% endif %}"
+    "{% set ns.n = ns.n + 1 %}{{ m | tojson(indent=1, sort_keys=True) }}"
+    "{% generation %}[{{ m.content }}]{% endgeneration %}{% if loop.index > 3 %}{% break %}{% endif %}"
+    "{% endfor %}{{ ns.n }}|{{ strftime_now('%Y') }}|{{ bos_token }}{{ eos_token }}|{{ tools }}|"
+    "{{ add_generation_prompt }}"
+)
+SMOLLM2_TEMPLATE = (
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\\nYou are SmolLM<|im_end|>\\n' }}{% endif %}"
+    "{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+@pytest.mark.parametrize(
+    "template", [GEMMA3_TEMPLATE, GEMMA2_TEMPLATE, THINKING_TEMPLATE, FEATURES_TEMPLATE, SMOLLM2_TEMPLATE]
+)
+def test_render_chat_is_llama_cpp_pythons_formatter(template: str) -> None:
+    """The pure-jinja renderer against llama-cpp-python's own, on chats that pass and that raise."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    reference = Jinja2ChatFormatter(template=template, eos_token="</s>", bos_token="<bos>")
+    compiled = compile_template(template)
+    chats = [
+        [{"role": "user", "content": "Hi  "}],
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+        [{"role": "user", "content": 'a"b'}, {"role": "assistant", "content": "ü"}, {"role": "user", "content": "c"}],
+        [{"role": "assistant", "content": "out of turn"}],
+    ]
+    for messages in chats:
+        for extra in ({}, {"enable_thinking": False}):
+            try:
+                want = reference(messages=messages, **extra).prompt  # type: ignore[arg-type]
+            except ValueError as e:
+                with pytest.raises(ValueError, match=re.escape(str(e))):
+                    render_chat(compiled, messages, bos_token="<bos>", eos_token="</s>", **extra)
+                continue
+            assert render_chat(compiled, messages, bos_token="<bos>", eos_token="</s>", **extra) == want
 
 
 def test_runtime_options_round_trip_and_validate() -> None:

@@ -38,6 +38,7 @@ from ..gguffile.reader import GGUFModel
 from ..gguffile.spec import CHAT_TEMPLATE_KEY, NAME_KEY, TOKENS_KEY, block_count_key, model_stem
 from ..plan import format_layer_path
 from .modelfile import ModelfileError, bare_or_quoted, comment, multiline, quoted
+from .templates import FAMILIES, TemplateMatch, match_template
 
 OLLAMA_MAX_CTX = 8192  # num_ctx written: the model's context, capped to keep the KV cache small
 DEFAULT_TEMPERATURE = 0.7
@@ -45,37 +46,6 @@ OLLAMA_LLAMA_CPP = "b10488"  # the llama.cpp build that current Ollama bundles
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?(:[A-Za-z0-9][\w.-]*)?$", re.ASCII)
 
-# Go-rendered families: (markers identifying the jinja, extra stop strings, Go template).
-# Ollama hands Go templates its collated messages, system messages included.
-_CHATML = (
-    "{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n{{ end -}}\n"
-    '<|im_start|>assistant{{ "\\n" }}'
-)
-_LLAMA3 = (
-    "{{- range .Messages }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n"
-    "{{ .Content }}<|eot_id|>\n{{- end }}"
-    '<|start_header_id|>assistant<|end_header_id|>{{ "\\n\\n" }}'
-)
-# Gemma has no system role: the system text opens the first user turn, as its jinja does.
-_GEMMA = (
-    "{{- $system := .System }}{{- $first := true }}\n"
-    "{{- range .Messages }}\n"
-    '{{- if eq .Role "user" }}<start_of_turn>user\n'
-    "{{ if and $first $system }}{{ $system }}\n\n{{ end }}{{ .Content }}<end_of_turn>\n"
-    "{{ $first = false }}\n"
-    '{{- else if eq .Role "assistant" }}<start_of_turn>model\n{{ .Content }}<end_of_turn>\n'
-    "{{ end }}\n"
-    '{{- end }}<start_of_turn>model{{ "\\n" }}'
-)
-FAMILIES: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
-    "chatml": (("<|im_start|>", "<|im_end|>"), ("<|im_start|>", "<|im_end|>"), _CHATML),
-    "llama3": (
-        ("<|start_header_id|>", "<|eot_id|>"),
-        ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"),
-        _LLAMA3,
-    ),
-    "gemma": (("<start_of_turn>", "<end_of_turn>"), ("<end_of_turn>", "<start_of_turn>"), _GEMMA),
-}
 # End-of-turn markers worth a stop string whenever the template writes them.
 END_MARKERS = ("<|im_end|>", "<|eot_id|>", "<|eom_id|>", "<end_of_turn>", "<|end|>", "<|return|>")
 STOP_TOKEN_KEYS = (
@@ -107,14 +77,9 @@ def default_ollama_name(path: Path) -> str:
     return name or "rys-model"
 
 
-def chat_family(template: str | None) -> str | None:
-    """The turn-format family a jinja chat template uses, if it is one written as Go here."""
-    if not template:
-        return None
-    for family, (markers, _, _) in FAMILIES.items():
-        if all(m in template for m in markers):
-            return family
-    return None
+def _eos_text(model: GGUFModel) -> str:
+    eos = model.get("tokenizer.ggml.eos_token_id")
+    return model.first.strings_at(TOKENS_KEY, [eos]).get(eos, "") if isinstance(eos, int) else ""
 
 
 def stop_strings(model: GGUFModel, template: str | None, family: str | None) -> list[str]:
@@ -124,7 +89,7 @@ def stop_strings(model: GGUFModel, template: str | None, family: str | None) -> 
     stops = [texts[i] for i in ids if texts.get(i)]
     stops += [m for m in END_MARKERS if template and m in template]
     if family is not None:
-        stops += FAMILIES[family][1]
+        stops += FAMILIES[family].stops
     return list(dict.fromkeys(s for s in stops if s))  # the Modelfile writer refuses what it cannot quote
 
 
@@ -152,12 +117,21 @@ def prepare_ollama(path: str | os.PathLike[str], name: str | None = None, *, tem
         arch = model.architecture
         jinja = model.get(CHAT_TEMPLATE_KEY)
         jinja = jinja if isinstance(jinja, str) else None
-        family = chat_family(jinja) if template else None
+        eos = _eos_text(model)
+        found = match_template(jinja, eos) if template else TemplateMatch(None, None)
+        family = found.family
         stops = tuple(stop_strings(model, jinja, family))
         header = _header(model, path, jinja, family)
         params = _parameters(model, arch)
         swa = swa_array_warning(model, f"Ollama's llama.cpp (build {OLLAMA_LLAMA_CPP})")
     warnings = [swa] if swa else []
+    if template and jinja and family is None:
+        why = found.mismatch or "it is none of the turn formats written as Go templates"
+        warnings.append(
+            f"no Go TEMPLATE written: {why} (mapped: {', '.join(FAMILIES)}); Ollama >= 0.30 runs the "
+            "GGUF's own jinja template through llama-server, older Ollama may send raw prompts: check the "
+            "model's answers with `ollama run` before relying on it"
+        )
     modelfile = path.parent / f"{model_stem(path)}.Modelfile"
     command = ("ollama", "create", name, "-f", str(modelfile.absolute()))
     notes: tuple[str, ...] = ()
@@ -175,7 +149,12 @@ def prepare_ollama(path: str | os.PathLike[str], name: str | None = None, *, tem
     except ModelfileError as e:
         raise ModelfileError(f"{path}: {e}; rename the file, then rerun") from None
     if family is not None:
-        lines += [f"TEMPLATE {multiline(FAMILIES[family][2], 'the Go template')}", ""]  # ours: always valid
+        lines += [f"TEMPLATE {multiline(FAMILIES[family].go, 'the Go template')}", ""]  # ours: always valid
+        if found.system:  # the template's own default, for chats that bring no system turn
+            try:
+                lines += [f"SYSTEM {multiline(found.system, 'the default system prompt')}", ""]
+            except ModelfileError as e:
+                raise ModelfileError(f"{path}: {e}; pass --no-template to leave the template to Ollama") from None
     try:
         lines += [f"PARAMETER stop {quoted(s, 'the stop string')}" for s in stops]
     except ModelfileError as e:
@@ -214,9 +193,12 @@ def _header(model: GGUFModel, path: Path, jinja: str | None, family: str | None)
 def template_note(jinja: str | None, family: str | None) -> str:
     """How the chat template reaches Ollama, in one line."""
     if family is not None:
-        return f"the Go TEMPLATE below renders the GGUF's {family} turn format"
+        return f"the Go TEMPLATE below renders the GGUF's {family} turn format as its jinja does"
     if jinja:
-        return "left to Ollama (it maps known jinja to Go templates, else llama-server runs it)"
+        return (
+            "left to Ollama (rys-gguf writes Go templates for "
+            f"{', '.join(FAMILIES)}; Ollama maps known jinja to Go, else llama-server runs it)"
+        )
     return "none in the GGUF (a base model): prompts are passed through unchanged"
 
 
