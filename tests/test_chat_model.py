@@ -1,6 +1,6 @@
 """The real chat model (SmolLM2-135M-Instruct, ChatML with a default system prompt) end to end:
 its chat template as llama-cpp-python renders it, both probes parsing its answers, a scan that
-resumes. The model comes from PyPI once (the ``smollm2_path`` fixture: marked slow and network).
+resumes, the Modelfile whose Go template and SYSTEM render the same prompts. The model comes from PyPI once (the ``smollm2_path`` fixture: marked slow and network).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import pytest
 from helpers.cli import CliRunner
 from helpers.sweeps import rows_of
 
+from rys_gguf.builder.job import build
 from rys_gguf.cli import app
 from rys_gguf.gguffile.reader import GGUFModel
 from rys_gguf.llama.chat import render_prompt
@@ -21,6 +22,8 @@ from rys_gguf.llama.options import RuntimeOptions
 from rys_gguf.probes import ProbeSpec
 from rys_gguf.scan.options import ScanOptions
 from rys_gguf.scan.sweep import run_scan
+from rys_gguf.ship.ollama import prepare_ollama
+from rys_gguf.ship.templates import render_family
 
 DEFAULT_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 OPTIONS = ScanOptions(runtime=RuntimeOptions(n_threads=2), probes=ProbeSpec())
@@ -74,6 +77,20 @@ def test_both_probes_parse_the_baseline_and_a_scan_resumes(smollm2_path: Path, t
     ranking = json.loads((out / "ranking.json").read_text())
     assert {c["config"] for c in ranking["configs"]} == {"0,0", "10,14", "12,16"}
     assert all((out / f"heatmap_{name}.png").exists() for name in ("math", "eq", "combined"))
+
+
+def test_the_modelfile_renders_what_the_template_renders(smollm2_path: Path, tmp_path: Path) -> None:
+    rys = tmp_path / "smollm2-rys-10-14.gguf"
+    build(smollm2_path, rys, "10,14")
+    job = prepare_ollama(rys)
+    assert job.family == "chatml" and job.warnings == ()
+    assert f'\nSYSTEM """{DEFAULT_SYSTEM}"""\n' in job.text
+    assert {"<|im_end|>", "<|im_start|>"} <= set(job.stops)
+    template = template_of(rys)
+    # What Ollama renders for a chat with and without a system turn is what the runner renders.
+    assert render_family("chatml", [("user", "Hi!")], DEFAULT_SYSTEM) == render_prompt(template, None, "Hi!")
+    chat = [("system", "Be brief."), ("user", "Hi!")]
+    assert render_family("chatml", chat, DEFAULT_SYSTEM) == render_prompt(template, "Be brief.", "Hi!")
 
 
 @pytest.mark.llama
