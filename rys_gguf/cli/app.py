@@ -16,7 +16,7 @@ from typing import NoReturn
 
 from ..errors import RysError
 from ..version import __version__
-from . import build, convert, prove, report, scan, ship
+from . import build, convert, prove, report, scan, search, ship
 from .command import Command, CommandFailed
 
 EXIT_OK = 0
@@ -87,7 +87,7 @@ class App:
 
 def commands() -> list[Command]:
     found: list[Command] = []
-    for module in (build, convert, scan, report, prove, ship):
+    for module in (build, convert, scan, search, report, prove, ship):
         found += module.COMMANDS
     return found
 

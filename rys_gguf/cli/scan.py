@@ -23,6 +23,12 @@ from .report import METRIC, show
 if TYPE_CHECKING:
     from ..llama.options import RuntimeOptions
 
+STRATEGIES = ("grid", "coarse", "adaptive")  # rys_gguf.scan.search.STRATEGIES, without importing it at start
+SEARCH_HELP = (
+    "grid (every config), coarse (strided, then refined) or adaptive (a surrogate model proposes each round) "
+    "[default: grid; grid with --configs or --shard]"
+)
+
 
 def runtime_options(
     n_gpu_layers: int,
@@ -69,6 +75,11 @@ def scan_command(
     config_timeout: float | None,
     write_swa_pattern: bool,
     min_parse_rate: float,
+    no_early_stop: bool,
+    search: str | None,
+    budget: str | None,
+    search_seed: int,
+    metric: str,
     top: int,
     quiet: bool,
 ) -> None:
@@ -80,10 +91,13 @@ def scan_command(
     from ..scan.grid import GridSpec
     from ..scan.options import ScanOptions
     from ..scan.pool import ScanEvent
+    from ..scan.search import SearchSpec, parse_budget
     from ..scan.shard import parse_shard
     from ..scan.sweep import run_scan
 
     gpu_ids = tuple(int(g) for g in parse_floats(gpus, "--gpus") or ())
+    if budget is not None:
+        parse_budget(budget)  # a bad value fails before anything starts
     options = ScanOptions(
         runtime=runtime_options(n_gpu_layers, split_mode, tensor_split, main_gpu, threads, flash_attn, n_ctx, no_think),
         probes=ProbeSpec(math=math, eq=eq_set, eq_scorer=eq_scorer, seed=seed, n_eq=n_eq),
@@ -92,10 +106,12 @@ def scan_command(
             shard=parse_shard(shard) if shard else None,
         ),
         build=BuildOptions(write_swa_pattern=write_swa_pattern),
+        search=SearchSpec(strategy=search, budget=budget, seed=search_seed, metric=metric),
         gpus=gpu_ids,
         cache_dir=cache_dir,
         config_timeout=config_timeout,
         min_parse_rate=min_parse_rate,
+        early_stop=not no_early_stop,
     )  # fmt: skip
     with LazyBar(quiet, unit="config", desc="scan") as bar:
 
@@ -103,14 +119,15 @@ def scan_command(
             bar.update(1, total=event.total)
             row = event.row
             if row["status"] != "ok":
-                bar.write(f"{row['config']}: failed: {row.get('reason')}")
+                bar.write(f"{row['config']}: {row['status']}: {row.get('reason')}")
 
         result = run_scan(model, out, options, on_event)
-    summary = write_report(out, top=top)
+    summary = write_report(out, metric, top=top)
     echo(format_table(summary, top))
     echo(terminal_heatmap(summary, summary.metric))
     echo(
-        f"{result.n_run} configs measured ({result.n_failed} failed), {result.n_resumed} already done, "
+        f"{result.n_run} configs measured ({result.n_failed} failed, {result.n_early_stopped} early-stopped), "
+        f"{result.n_resumed} already done, "
         f"{result.n_skipped} skipped by architecture rules; report: {out / 'report.md'}"
     )
     best = summary.best  # format_table printed its build command
@@ -189,6 +206,15 @@ COMMANDS = [
                 type=float,
                 default=0.5,
             ),
+            switch(
+                "--no-early-stop",
+                help="Run every config to the end, even when its first answers are garbage (loops, empty, "
+                "unparseable).",
+            ),
+            option("--search", help=SEARCH_HELP, choices=STRATEGIES),
+            option("--budget", help="Configs a search measures: N, or a share of those allowed [default: 10%]."),
+            option("--search-seed", help="Seed of the search's random choices.", type=int, default=0),
+            METRIC(help="Rank (and search) by: " + METRIC.help.removeprefix("Rank by: ")),
             TOP,
             QUIET,
         ),

@@ -13,16 +13,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import PlanError, ProbeError, ScanError
 from ..plan import parse_blocks
+from ..scan.objective import z_of, zscores
 from ..scan.sweepdir import BASELINE, RESULTS_FILE, SWEEP_FILE, ResultRow, SweepMeta
 from .metrics import METRICS
-
-if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,29 +211,6 @@ def validate(summary: ReportSummary, rows: Sequence[ResultRow]) -> tuple[Validat
     search = {s.config: s.rank for s in summary.ranked}
     ranked = rank_scores(scores, summary.metric)
     return tuple(ValidationRow(s.config, *boot[s.config], s.rank or 0, search.get(s.config)) for s in ranked)
-
-
-def zscores(values: Sequence[float]) -> list[float]:
-    """Population z-scores of ``values`` (numpy std, ddof 0; std < 1e-12 counts as 1)."""
-    import numpy as np  # numpy loads when a sweep is ranked, not when the CLI starts
-
-    if not values:
-        return []
-    arr = np.asarray(values, dtype=float)
-    return [float(x) for x in (arr - arr.mean()) / _spread(arr)]
-
-
-def z_of(x: float, values: Sequence[float]) -> float:
-    """The z-score of ``x`` against the mean and spread of ``values``."""
-    import numpy as np
-
-    arr = np.asarray(values, dtype=float)
-    return (x - float(arr.mean())) / _spread(arr)
-
-
-def _spread(arr: npt.NDArray[np.float64]) -> float:
-    std = float(arr.std())
-    return std if std >= 1e-12 else 1.0
 
 
 def paired_bootstrap(

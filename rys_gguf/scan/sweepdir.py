@@ -27,6 +27,9 @@ VALIDATION_FILE = "validation.jsonl"
 VALIDATION_DIR = "validation"
 BASELINE = "0,0"  # the unchanged model: measured first, the reference of every delta
 FORMAT = 1
+# A row with one of these is done (a resumed scan skips it); only "ok" rows carry scores. An
+# early-stopped config produced garbage from its first answers and was cut short (never a zero).
+FINISHED = ("ok", "failed", "early-stopped")
 
 
 class ModelInfo(TypedDict, total=False):
@@ -56,6 +59,7 @@ class SweepMeta(TypedDict, total=False):
     model: ModelInfo
     probe_set: ProbeSetInfo
     runtime: dict[str, Any]
+    build: dict[str, Any]  # the build rules configs were assembled with (write_swa_pattern)
     created: str
     merged_from: list[str]
 
@@ -68,7 +72,7 @@ class ResultRow(_Config, total=False):
     """One line of results.jsonl: a finished config (scored or failed) and how it ran."""
 
     block: list[int] | None
-    status: str  # "ok" | "failed"
+    status: str  # "ok" | "failed" | "early-stopped"
     reason: str | None
     n_layers: int
     n_extra: int
@@ -78,6 +82,7 @@ class ResultRow(_Config, total=False):
     eq_parse_rate: float | None
     items: dict[str, list[float | None]] | None
     answers: list[str] | None
+    early_stop: dict[str, Any]  # early-stopped rows: reason, seen (garbage kinds), after_tokens
     timings: dict[str, float]
     model_fingerprint: str
     probe_set_hash: str
