@@ -39,7 +39,7 @@ def repeating(text: str, max_period: int = MAX_PERIOD, repeats: int = MIN_REPEAT
         if len(text) < max(span, MIN_LOOP_CHARS):
             continue
         tail = text[-span:]
-        if tail[period:] == tail[:-period] and tail.strip():
+        if tail[period:] == tail[:-period]:
             return period
     return 0
 

@@ -19,9 +19,7 @@ from .objective import Delta, deltas_of
 from .options import ScanOptions
 from .pool import WorkerPool
 from .search import DEFAULT_BUDGET, DEFAULT_STRATEGY, STRATEGIES, Cell, Search, budget_count, parse_budget
-from .sweepdir import RESULTS_FILE, read_rows, write_json_atomic
-
-SEARCH_FILE = "search.json"
+from .sweepdir import RESULTS_FILE, SEARCH_FILE, read_rows, write_json_atomic
 
 
 def resolve_strategy(strategy: str | None, budget: str | None, grid: GridSpec) -> str:

@@ -3,8 +3,9 @@
 The folder format is the contract between scan, report, merge and validate, typed here once:
 sweep.json (`SweepMeta`) holds the sweep's identity (model fingerprint, probe-set hash),
 results.jsonl one `ResultRow` per finished config, skipped.json the configs the architecture
-rules ruled out. Readers keep the last line per config. Deliberately left out: locking (the scan
-engine owns the sweep lock) and any scoring.
+rules ruled out, search.json (written by a search) what the search was asked. Readers keep the
+last line per config. Deliberately left out: locking (the scan engine owns the sweep lock) and any
+scoring.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ RESULTS_FILE = "results.jsonl"
 SKIPPED_FILE = "skipped.json"
 VALIDATION_FILE = "validation.jsonl"
 VALIDATION_DIR = "validation"
+SEARCH_FILE = "search.json"  # what a search was asked (strategy, budget, seed, the configs it chose among)
 BASELINE = "0,0"  # the unchanged model: measured first, the reference of every delta
 FORMAT = 1
 # A row with one of these is done (a resumed scan skips it); only "ok" rows carry scores. An
