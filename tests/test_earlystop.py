@@ -79,6 +79,7 @@ def test_repetition_detector() -> None:
     assert repeating("\n" * 30) == 1
     assert repeating("The cube root of 992597834515186921 is about nine hundred ninety") == 0
     assert repeating("ab" * 5) == 0  # too short to call it a loop
+    assert repeating("The answer is about\n\n\n") == 0  # a few newlines are not a loop
 
 
 def test_scan_records_early_stopped_configs_and_the_report_shows_them(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import OptionError
 from .command import Command, option, switch
-from .options import QUIET, SWEEP, positive_int
+from .options import QUIET, SWA_PATTERN, SWEEP, positive_int
 from .progress import LazyBar, echo
 from .report import METRIC
 
@@ -50,6 +50,46 @@ def replay_command(
     echo(json.dumps(table.as_json()) if as_json else format_replay(table))
 
 
+def stack_command(
+    directory: Path,
+    width: int,
+    depth: int,
+    pool: int,
+    expand: int,
+    penalty: float,
+    min_gain: float,
+    metric: str,
+    write_swa_pattern: bool,
+    quiet: bool,
+) -> None:
+    from ..builder.layout import BuildOptions
+    from ..report.tables import build_command
+    from ..report.write import write_report
+    from ..scan.pool import ScanEvent
+    from ..scan.stack import StackSpec, run_stack
+
+    spec = StackSpec(width, depth, pool, expand, penalty, min_gain, metric)
+    build = BuildOptions(write_swa_pattern=True) if write_swa_pattern else None
+    with LazyBar(quiet, unit="config", desc="stack") as bar:
+
+        def on_event(event: ScanEvent) -> None:
+            bar.update(1, total=None)
+            if event.row["status"] != "ok":
+                bar.write(f"{event.row['config']}: {event.row['status']}: {event.row.get('reason')}")
+
+        result = run_stack(directory, spec, build, on_event=on_event)
+    for k, beam in enumerate(result.beams, start=1):
+        shown = ", ".join(f"{n.spec} ({n.score:+.2f})" for n in beam)
+        echo(f"depth {k}: {shown}")
+    echo(f"{result.n_measured} configs measured; stopped: {result.stopped}")
+    summary = write_report(directory, metric)
+    if result.best is not None:
+        best = result.best
+        echo(f"best stack: {best.spec}, {len(best.path)} layers ({best.score:+.2f} with the layer penalty)")
+        echo("build it: " + build_command(summary.model_path, best.spec))
+        echo(f"layer_map (exllamav3): {list(best.path)}")
+
+
 COMMANDS = [
     Command(
         "replay",
@@ -67,6 +107,27 @@ COMMANDS = [
                 default=0.02,
             ),
             switch("--json", help="Print one JSON object.")(dest="as_json"),
+            QUIET,
+        ),
+    ),
+    Command(
+        "stack",
+        stack_command,
+        "Beam-search multi-block configs seeded by a sweep's best single blocks; results join DIR (resumable).",
+        (
+            SWEEP,
+            option("--width", help="Configs the beam keeps per depth.", type=positive_int, default=4),
+            option("--depth", help="Most blocks in a config.", type=positive_int, default=3),
+            option("--pool", help="Best single blocks the beam is extended with.", type=positive_int, default=8),
+            option(
+                "--expand", help="Extensions measured per depth (the most promising).", type=positive_int, default=12
+            ),
+            option("--penalty", help="Subtracted from the metric per added layer.", type=float, default=0.0),
+            option(
+                "--min-gain", help="Stop when a depth gains no more than this over the best.", type=float, default=0.0
+            ),
+            METRIC,
+            SWA_PATTERN,
             QUIET,
         ),
     ),

@@ -35,8 +35,8 @@ MIN_LOOP_CHARS = 24
 def repeating(text: str, max_period: int = MAX_PERIOD, repeats: int = MIN_REPEATS) -> int:
     """The period of a loop the text ends in (the unit repeats ``repeats`` times), else 0."""
     for period in range(1, max_period + 1):
-        span = period * repeats
-        if len(text) < max(span, MIN_LOOP_CHARS):
+        span = max(period * repeats, MIN_LOOP_CHARS)
+        if len(text) < span:
             continue
         tail = text[-span:]
         if tail[period:] == tail[:-period]:

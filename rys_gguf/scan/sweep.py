@@ -129,7 +129,8 @@ def run_scan(
         drop_partial_line(out_dir / RESULTS_FILE)  # a kill -9 mid-append must not glue two rows together
         done = {r["config"] for r in read_rows(out_dir / RESULTS_FILE) if r.get("status") in FINISHED}
         todo = [p for p in sweep.configs if p.spec not in done]
-        record_search(out_dir, search, universe, options)
+        if not (options.grid.configs or options.grid.configs_file):  # explicit lists leave a search's record
+            record_search(out_dir, search, universe, options)
         base = Path(options.cache_dir) if options.cache_dir else out_dir
         for folder in {out_dir, base}:  # caches that killed scans left behind
             remove_stale_caches(folder)

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
-from ..errors import ScanError
+from ..errors import ProbeError, ScanError
 from ..files import RESUME_FIX, write_atomic, write_error
+from ..probes import ProbeSpec, load_probe_set
 
 SWEEP_FILE = "sweep.json"
 RESULTS_FILE = "results.jsonl"
@@ -202,6 +204,34 @@ def drop_partial_line(path: Path) -> bool:
         f.truncate(data.rfind(b"\n") + 1)
         os.fsync(f.fileno())
     return True
+
+
+def probe_spec_of(meta: SweepMeta, directory: Path, eq_file: Path | None = None) -> ProbeSpec:
+    """The probe spec that rebuilds a sweep's probe set (its hash checked); ``eq_file`` for file sets."""
+    info = meta.get("probe_set") or {}
+    math_label, eq_label = str(info.get("math", "search16")), str(info.get("eq", "builtin16"))
+    math = re.sub(r"\d+$", "", math_label) or "none"
+    n_eq: int | None = None
+    if eq_label.startswith("file:"):
+        if eq_file is None:
+            raise ScanError(f"{Path(directory) / SWEEP_FILE}: the sweep used the EQ file {eq_label[5:]}; pass it again")
+        eq = str(eq_file)
+    else:  # "builtin16", "eqbench-v2-171", "none": the set's name, then how many of its items
+        m = re.fullmatch(r"(eqbench-v2|[a-z]+)-?(\d*)", eq_label)
+        eq = m.group(1) if m else eq_label
+        n_eq = int(m.group(2)) if m and m.group(2) else None
+    spec = ProbeSpec(math=math, eq=eq, eq_scorer=str(info.get("eq_scorer", "eqbench-v2")),
+                     seed=int(info.get("seed", 0)), n_eq=n_eq)  # fmt: skip
+    try:
+        rebuilt = load_probe_set(**asdict(spec)).hash
+    except ProbeError as e:
+        raise ScanError(f"{Path(directory) / SWEEP_FILE}: cannot rebuild the sweep's probe set ({e})") from None
+    if rebuilt != info.get("hash"):
+        raise ScanError(
+            f"{Path(directory) / SWEEP_FILE}: the probe set {math_label} + {eq_label} no longer hashes the same "
+            "(another rys-gguf version or EQ file); scores would not be comparable"
+        )
+    return spec
 
 
 def identity(meta: SweepMeta) -> tuple[str | None, str | None]:
