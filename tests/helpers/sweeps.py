@@ -41,10 +41,10 @@ if config in os.environ.get("RYS_FAKE_HANG", "").split(";"):
 h = int(hashlib.sha256(config.encode()).hexdigest()[:8], 16)
 time.sleep(float(os.environ.get("RYS_FAKE_DELAY", "0.05")) * (1 + h % 4))
 if config in os.environ.get("RYS_FAKE_GARBAGE", "").split(";") and job.get("early_stop"):
-    seen = {"loop": 6, "empty": 3}
+    why = "after 16 tokens the first 9 answers to settle were garbage (6 loop, 3 empty)"
+    stopped = {"reason": why, "seen": {"loop": 6, "empty": 3}, "after_tokens": 16}
     result = {"ok": True, "answers": ["<b>" * 9] * 4, "timings": {"load_s": 0.0, "probe_s": 0.0},
-              "early_stopped": {"reason": "after 16 tokens the first 9 answers to settle were garbage (6 loop, 3 empty)",
-                                "seen": seen, "after_tokens": 16}}
+              "early_stopped": stopped}
     with open(result_path, "w") as fh:
         json.dump(result, fh)
     sys.exit(0)
