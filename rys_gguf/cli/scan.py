@@ -175,7 +175,8 @@ COMMANDS = [
             option("--math", help="Math set: search (16), validation (120) or none.", default="search"),
             option(
                 "--eq-set",
-                help="EQ set: builtin (16), eqbench-v2 (171, downloaded once), a JSON file, or none.",
+                help="EQ set: builtin (16), eqbench-v2 (171, downloaded once), validation (49, held out for validate), "
+                "a JSON file, or none.",
                 default="builtin",
             ),
             option("--n-eq", help="Use only the first N EQ items.", type=int),
