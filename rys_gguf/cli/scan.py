@@ -19,6 +19,7 @@ from .options import (
 )
 from .progress import LazyBar, echo
 from .report import METRIC, show
+from .search import single_thread_blas
 
 if TYPE_CHECKING:
     from ..llama.options import RuntimeOptions
@@ -83,6 +84,7 @@ def scan_command(
     top: int,
     quiet: bool,
 ) -> None:
+    single_thread_blas()  # before numpy loads: the search's model refits between rounds
     from ..builder.layout import BuildOptions
     from ..probes import ProbeSpec
     from ..report.tables import format_table
