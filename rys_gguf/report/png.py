@@ -65,7 +65,7 @@ def draw_png(summary: ReportSummary, metric: str, path: Path) -> None:
     cell_pt = 72 * side / n
     mark_pt = max(9.0, cell_pt * 0.65)  # markers stay visible on an 80-layer map
     marks = (
-        ("open", 0.15, ".", "#bbbbbb"), ("failed", 0.55, "x", "white"), ("early-stopped", 0.55, "$~$", "white"),
+        ("open", 0.15, ".", "#bbbbbb"), ("failed", 0.55, "x", "white"), ("early-stopped", 0.55, "_", "white"),
         ("predicted", 0.1, "o", "#777777"),
     )  # fmt: skip
     for state, size, mark, ink in marks:

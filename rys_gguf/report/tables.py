@@ -141,7 +141,7 @@ def report_markdown(
         out.append(
             "## Heatmaps\n\nRows i (block start), columns j (block end, exclusive): block "
             "i..j-1 runs twice. Red is better than the baseline, blue worse; ○ baseline, ★ best, "
-            "dark grey × failed, goldenrod ~ early-stopped, light grey skipped, blank not scanned"
+            "dark grey × failed, goldenrod – early-stopped, light grey skipped, blank not scanned"
             + ("; faded with a dot: predicted by the search's model, not measured" if summary.search else "")
             + ".\n"
         )
