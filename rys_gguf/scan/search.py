@@ -122,7 +122,8 @@ class RoundState:
 
 
 def _farthest(state: RoundState, n: int, taken: Sequence[Cell]) -> list[Cell]:
-    """``n`` open configs, each the farthest (in depth fractions) from everything taken so far."""
+    """``n`` open configs, each the farthest from everything taken so far (in the surrogate's inputs:
+    start depth and log block size); the first one at random when nothing is taken."""
     import numpy as np
 
     from .surrogate import features
@@ -156,6 +157,8 @@ def _by_value(values: Mapping[Cell, float | None]) -> list[tuple[Cell, float]]:
 
 
 class GridStrategy:
+    """Every config in universe order; the base of the others (picks: the best measurements)."""
+
     name = "grid"
 
     def propose(self, state: RoundState) -> list[Cell]:
@@ -166,6 +169,8 @@ class GridStrategy:
 
 
 class RandomStrategy(GridStrategy):
+    """A seeded uniform sample of the budget's size, in one round (the benchmark's reference)."""
+
     name = "random"
 
     def propose(self, state: RoundState) -> list[Cell]:
