@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,11 @@ def test_scan_records_early_stopped_configs_and_the_report_shows_them(
     assert stopped["status"] == "early-stopped" and stopped["math"] is None and stopped["eq"] is None
     assert stopped["early_stop"]["seen"] == {"loop": 6, "empty": 3} and "garbage" in stopped["reason"]
     assert run_scan(src, tmp_path / "s", FAST).n_run == 0  # early-stopped configs are done, not rerun
+    assert run_scan(src, tmp_path / "t", replace(FAST, early_stop=False)).n_early_stopped == 0
+    rescored = run_scan(src, tmp_path / "u", FAST)
+    assert rescored.n_early_stopped == 2
+    again = run_scan(src, tmp_path / "u", replace(FAST, early_stop=False))  # --no-early-stop scores them
+    assert again.n_run == 2 and {r["config"]: r["status"] for r in rows_of(tmp_path / "u")}["0,2"] == "ok"
     summary = write_report(tmp_path / "s", png=False)
     assert {s.config for s in summary.early_stopped} == {"0,2", "1,3"}
     assert all(s.config not in ("0,2", "1,3") for s in (*summary.ranked, *summary.failed))

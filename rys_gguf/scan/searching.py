@@ -57,9 +57,13 @@ def single_blocks(plans: list[LayerPlan]) -> dict[Cell, LayerPlan]:
     return out
 
 
-def outcomes_of(out_dir: Path, universe: dict[Cell, LayerPlan]) -> dict[Cell, Delta | None]:
-    """What results.jsonl says about the universe's configs (None: measured without a score)."""
-    deltas = deltas_of(read_rows(out_dir / RESULTS_FILE))
+def outcomes_of(out_dir: Path, universe: dict[Cell, LayerPlan], rescore: bool = False) -> dict[Cell, Delta | None]:
+    """What results.jsonl says about the universe's configs (None: measured without a score);
+    with ``rescore``, early-stopped configs count as not measured (a scan with --no-early-stop)."""
+    rows = read_rows(out_dir / RESULTS_FILE)
+    if rescore:
+        rows = [r for r in rows if r.get("status") != "early-stopped"]
+    deltas = deltas_of(rows)
     return {c: deltas[p.spec] for c, p in universe.items() if p.spec in deltas}
 
 
@@ -91,18 +95,23 @@ def record_search(out_dir: Path, search: Search | None, universe: dict[Cell, Lay
     )  # fmt: skip
 
 
-def remaining(search: Search, out_dir: Path, universe: dict[Cell, LayerPlan]) -> int:
+def remaining(search: Search, out_dir: Path, universe: dict[Cell, LayerPlan], rescore: bool = False) -> int:
     """Configs the search has yet to measure (its budget minus the rounds already done)."""
-    return search.budget - len(search.evaluated(outcomes_of(out_dir, universe)))
+    return search.budget - len(search.evaluated(outcomes_of(out_dir, universe, rescore)))
 
 
 def run_rounds(
-    search: Search, universe: dict[Cell, LayerPlan], pool: WorkerPool, out_dir: Path, baseline: LayerPlan | None
+    search: Search,
+    universe: dict[Cell, LayerPlan],
+    pool: WorkerPool,
+    out_dir: Path,
+    baseline: LayerPlan | None,
+    rescore: bool = False,
 ) -> None:
     """Measure the baseline (when ``baseline`` is given), then each round until the budget is spent."""
     if baseline is not None:
         pool.run([baseline], baseline_pending=True)
-    while batch := search.next_batch(outcomes_of(out_dir, universe)):
+    while batch := search.next_batch(outcomes_of(out_dir, universe, rescore)):
         pool.run(sorted((universe[c] for c in batch), key=shift_order), baseline_pending=False)
         if not (out_dir / RESULTS_FILE).exists():
             raise ScanError(f"{out_dir / RESULTS_FILE}: disappeared during the search; rerun to resume")

@@ -127,7 +127,8 @@ def run_scan(
         skipped = {**read_skipped(out_dir), **sweep.skipped}
         write_json_atomic(out_dir / SKIPPED_FILE, {"count": len(skipped), "configs": skipped})
         drop_partial_line(out_dir / RESULTS_FILE)  # a kill -9 mid-append must not glue two rows together
-        done = {r["config"] for r in read_rows(out_dir / RESULTS_FILE) if r.get("status") in FINISHED}
+        finished = FINISHED if options.early_stop else ("ok", "failed")  # --no-early-stop rescores them
+        done = {r["config"] for r in read_rows(out_dir / RESULTS_FILE) if r.get("status") in finished}
         todo = [p for p in sweep.configs if p.spec not in done]
         if not (options.grid.configs or options.grid.configs_file):  # explicit lists leave a search's record
             record_search(out_dir, search, universe, options)
@@ -149,9 +150,10 @@ def run_scan(
                 pool.run(todo, baseline_pending=BASELINE not in done)
             else:
                 first = sweep.configs[0] if BASELINE not in done else None
-                total = remaining(search, out_dir, universe) + (first is not None)
+                rescore = not options.early_stop
+                total = remaining(search, out_dir, universe, rescore) + (first is not None)
                 pool = WorkerPool(cache, out_dir, options, meta, total, on_event)
-                run_rounds(search, universe, pool, out_dir, first)
+                run_rounds(search, universe, pool, out_dir, first, rescore)
         finally:
             cache.remove()
         n_resumed = len(sweep.configs) - len(todo)

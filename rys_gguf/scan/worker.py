@@ -2,9 +2,9 @@
 
 Run as ``python -m rys_gguf.scan.worker JOB.json RESULT.json``. With ``early_stop`` in the job, a
 config whose first answers are garbage stops generating there (``probes.earlystop``) and reports
-what was seen instead of scores. A crash in llama.cpp (abort,
-segfault, out of memory) kills only this process; the scan records the config as failed and
-goes on. The result is written atomically, so a half-written result never looks finished.
+what was seen instead of scores. A crash in llama.cpp (abort, segfault, out of memory) kills only
+this process; the scan records the config as failed and goes on. The result is written
+atomically, so a half-written result never looks finished.
 """
 
 from __future__ import annotations
