@@ -145,3 +145,16 @@ def test_surrogate_denoises_and_checks_itself() -> None:
     mean, sd = model.predict(rest)
     assert spearman(mean, [values[c] for c in rest]) > 0.8  # type: ignore[arg-type]
     assert model.held_out_rank_correlation() > 0.8 and (sd > 0).all()
+
+
+def test_the_recorded_benchmark_sweeps_replay() -> None:
+    """The sweeps committed under benchmarks/data/sweeps are complete grids that replay reads."""
+    data = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "sweeps"
+    folders = sorted(p for p in data.iterdir() if (p / "results.jsonl").exists())
+    assert {p.name for p in folders} >= {"gemma3-270m-math"}
+    for folder in folders:
+        assert (folder / "results.jsonl").stat().st_size < 1_000_000  # results only, answers stripped
+        assert "answers" not in (folder / "results.jsonl").read_text()
+        sweep = load_recorded(folder)
+        assert len(sweep.universe) >= 30
+    assert len(load_recorded(data / "gemma3-270m-math").universe) == 171  # the full triangle
