@@ -45,6 +45,8 @@ bench: $(STAMP)
 	cd benchmarks && ../$(PY) bench_generate.py --model "$$(../$(PY) -c 'from rys_gguf.demo.models import fetch_gemma; print(fetch_gemma())')"
 	cd benchmarks && ../$(PY) bench_scan.py
 	cd benchmarks && ../$(PY) bench_scale.py
+	cd benchmarks && ../$(PY) bench_search.py
+	cd benchmarks && ../$(PY) bench_earlystop.py
 
 demo: $(STAMP)
 	$(PY) -m rys_gguf.demo

@@ -13,4 +13,4 @@ base = summary.baseline
 print(f"{summary.model_name}: baseline math {base.math:.3f}, {len(summary.ranked)} configs scored")
 for s in summary.ranked[:3]:
     print(f"  {s.config:>8}  Δmath {s.d_math:+.3f}  ({s.n_extra:+d} layers)")
-print(f"failed: {len(summary.failed)}, skipped: {len(summary.skipped)}")
+print(f"failed: {len(summary.failed)}, early-stopped: {len(summary.early_stopped)}, skipped: {len(summary.skipped)}")

@@ -1,6 +1,7 @@
 """The real chat model (SmolLM2-135M-Instruct, ChatML with a default system prompt) end to end:
 its chat template as llama-cpp-python renders it, both probes parsing its answers, a scan that
-resumes, the Modelfile whose Go template and SYSTEM render the same prompts. The model comes from PyPI once (the ``smollm2_path`` fixture: marked slow and network).
+resumes, the Modelfile whose Go template and SYSTEM render the same prompts. The model comes
+from PyPI once (the ``smollm2_path`` fixture: marked slow and network).
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -39,4 +40,6 @@ def test_read_sweep(tmp_path: Path) -> None:
     src = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=2))
     run_scan(src, tmp_path / "s", FAST)
     out = run("read_sweep.py", tmp_path / "s")
-    assert "baseline math" in out and "3 configs scored" in out
+    scored = int(re.search(r"(\d+) configs scored", out)[1])  # type: ignore[index]
+    early = int(re.search(r"early-stopped: (\d+)", out)[1])  # type: ignore[index]
+    assert "baseline math" in out and scored + early == 3  # the triangle of a 2-layer model

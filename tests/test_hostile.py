@@ -176,7 +176,7 @@ RUNS: dict[str, list[Run]] = {
     "validate": [
         Run(
             "scanned",
-            lambda r: ["validate", str(_scanned(r)), "-k", "2", "--eq-set", "builtin", "-q"],
+            lambda r: ["validate", str(_scanned(r)), "-k", "2", "--eq-set", "validation", "-q"],
             shows=_shown(EVIL)[:20],
             worker=True,
         ),
@@ -185,6 +185,16 @@ RUNS: dict[str, list[Run]] = {
             lambda r: ["validate", str(_sweep(r)), "--eq-set", "builtin", "-q"],
             codes=(2,),
             shows=_shown(EVIL)[:20],
+            worker=True,
+        ),
+    ],
+    "replay": [
+        Run("sweep", lambda r: ["replay", str(_sweep(r)), "--seeds", "1", "-q"], codes=(0, 2)),
+    ],
+    "stack": [
+        Run(
+            "scanned",
+            lambda r: ["stack", str(_scanned(r)), "--depth", "2", "--pool", "2", "--expand", "2", "-q"],
             worker=True,
         ),
     ],
@@ -326,7 +336,7 @@ _CELL_SPLIT = re.compile(r"(?<!\\)\|")
 
 def check_markdown(text: str) -> None:
     lines, fenced, width = text.splitlines(), False, 0
-    assert sum(line.startswith("```") for line in lines) == 2 * text.count("\nBuild them:\n")  # only our fences
+    assert sum(line.startswith("```") for line in lines) == 2 * text.count("\nBuild them")  # only our fences
     for line in lines:
         if line.startswith("```"):
             fenced = not fenced

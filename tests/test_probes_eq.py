@@ -408,7 +408,7 @@ def test_hash_tracks_items_scorer_and_seed() -> None:
     ("kwargs", "message"),
     [
         ({"math": "hard"}, "unknown math set 'hard'"),
-        ({"eq": "nonexistent.json"}, "is not 'builtin', 'eqbench-v2', 'none' or an existing"),
+        ({"eq": "nonexistent.json"}, "is not 'builtin', 'validation', 'eqbench-v2', 'none' or an existing"),
         ({"eq_scorer": "v3"}, "unknown EQ scorer 'v3'"),
         ({"math": "none", "eq": "none"}, "nothing to probe"),
         ({"n_eq": 0}, "n_eq=0 is out of range"),

@@ -177,7 +177,7 @@ def test_write_report_files(tmp_path: Path) -> None:
     scores = make_sweep(tmp_path, validation=True)
     summary = write_report(tmp_path, metric="z", top=5)
     names = {p.name for p in summary.paths}
-    assert names == {"heatmap_math.png", "heatmap_eq.png", "heatmap_combined.png",
+    assert names == {"heatmap_math.png", "heatmap_eq.png", "heatmap_combined.png", "pareto.png",
                      "ranking.csv", "ranking.json", "report.md"}  # fmt: skip
     from matplotlib.image import imread
 

@@ -18,7 +18,7 @@ from typing import NoReturn
 from ..errors import RysError
 from ..untrusted import MAX_MESSAGE, safe_line
 from ..version import __version__
-from . import build, convert, prove, report, scan, ship
+from . import build, convert, prove, report, scan, search, ship
 from .command import Command, CommandFailed
 
 EXIT_OK = 0
@@ -90,7 +90,7 @@ class App:
 
 def commands() -> list[Command]:
     found: list[Command] = []
-    for module in (build, convert, scan, report, prove, ship):
+    for module in (build, convert, scan, search, report, prove, ship):
         found += module.COMMANDS
     return found
 

@@ -52,6 +52,7 @@ class Param:
         shown = self.help
         if self.default not in (None, False, ()) and not self.positional:
             shown += f" [default: {self.default}]"
+        shown = shown.replace("%", "%%")  # argparse %-formats help texts: a literal percent sign doubles
         if self.positional:
             nargs = "+" if self.many else "?" if self.optional else None
             parser.add_argument(

@@ -84,7 +84,8 @@ COMMANDS = [
             TOP(help="How many of the best configs to re-score.", default=5),
             option(
                 "--eq-set",
-                help="EQ set: eqbench-v2 (171, falls back to builtin offline), builtin or a JSON file.",
+                help="EQ set: eqbench-v2 (171; offline: the held-out built-in validation set), validation (49 "
+                "dialogues no search uses) or a JSON file; a set that shares items with the search probes is refused.",
                 default="eqbench-v2",
             ),
             QUIET,

@@ -19,9 +19,16 @@ from .options import (
 )
 from .progress import LazyBar, echo
 from .report import METRIC, show
+from .search import single_thread_blas
 
 if TYPE_CHECKING:
     from ..llama.options import RuntimeOptions
+
+STRATEGIES = ("grid", "coarse", "adaptive")  # rys_gguf.scan.search.STRATEGIES, without importing it at start
+SEARCH_HELP = (
+    "grid (every config), coarse (strided, then refined) or adaptive (a surrogate model proposes each round) "
+    "[default: grid; grid with --configs or --shard]"
+)
 
 
 def scan_command(
@@ -43,9 +50,15 @@ def scan_command(
     config_timeout: float | None,
     write_swa_pattern: bool,
     min_parse_rate: float,
+    no_early_stop: bool,
+    search: str | None,
+    budget: str | None,
+    search_seed: int,
+    metric: str,
     top: int,
     quiet: bool,
 ) -> None:
+    single_thread_blas()  # before numpy loads: the search's model refits between rounds
     from ..builder.layout import BuildOptions
     from ..probes import ProbeSpec
     from ..report.tables import format_table
@@ -54,11 +67,14 @@ def scan_command(
     from ..scan.grid import GridSpec
     from ..scan.options import ScanOptions
     from ..scan.pool import ScanEvent
+    from ..scan.search import SearchSpec, parse_budget
     from ..scan.shard import parse_shard
     from ..scan.sweep import run_scan
     from ..untrusted import safe_line
 
     gpu_ids = tuple(int(g) for g in parse_floats(gpus, "--gpus") or ())
+    if budget is not None:
+        parse_budget(budget)  # a bad value fails before anything starts
     options = ScanOptions(
         runtime=runtime,
         probes=ProbeSpec(math=math, eq=eq_set, eq_scorer=eq_scorer, seed=seed, n_eq=n_eq),
@@ -67,10 +83,12 @@ def scan_command(
             shard=parse_shard(shard) if shard else None,
         ),
         build=BuildOptions(write_swa_pattern=write_swa_pattern),
+        search=SearchSpec(strategy=search, budget=budget, seed=search_seed, metric=metric),
         gpus=gpu_ids,
         cache_dir=cache_dir,
         config_timeout=config_timeout,
         min_parse_rate=min_parse_rate,
+        early_stop=not no_early_stop,
     )  # fmt: skip
     with LazyBar(quiet, unit="config", desc="scan") as bar:
 
@@ -78,14 +96,15 @@ def scan_command(
             bar.update(1, total=event.total)
             row = event.row
             if row["status"] != "ok":
-                bar.write(f"{safe_line(row['config'])}: failed: {safe_line(row.get('reason'))}")
+                bar.write(f"{safe_line(row['config'])}: {row['status']}: {safe_line(row.get('reason'))}")
 
         result = run_scan(model, out, options, on_event)
-    summary = write_report(out, top=top)
+    summary = write_report(out, metric, top=top)
     echo(format_table(summary, top))
     echo(terminal_heatmap(summary, summary.metric))
     echo(
-        f"{result.n_run} configs measured ({result.n_failed} failed), {result.n_resumed} already done, "
+        f"{result.n_run} configs measured ({result.n_failed} failed, {result.n_early_stopped} early-stopped), "
+        f"{result.n_resumed} already done, "
         f"{result.n_skipped} skipped by architecture rules; report: {safe_line(out / 'report.md')}"
     )
     best = summary.best  # format_table printed its build command
@@ -134,7 +153,8 @@ COMMANDS = [
             option("--math", help="Math set: search (16), validation (120) or none.", default="search"),
             option(
                 "--eq-set",
-                help="EQ set: builtin (16), eqbench-v2 (171, downloaded once), a JSON file, or none.",
+                help="EQ set: builtin (16), eqbench-v2 (171, downloaded once), validation (49, held out for validate), "
+                "a JSON file, or none.",
                 default="builtin",
             ),
             option("--n-eq", help="Use only the first N EQ items.", type=int),
@@ -163,6 +183,15 @@ COMMANDS = [
                 type=float,
                 default=0.5,
             ),
+            switch(
+                "--no-early-stop",
+                help="Run every config to the end, even when its first answers are garbage (loops, empty, "
+                "unparseable).",
+            ),
+            option("--search", help=SEARCH_HELP, choices=STRATEGIES),
+            option("--budget", help="Configs a search measures: N, or a share of those allowed [default: 10%]."),
+            option("--search-seed", help="Seed of the search's random choices.", type=int, default=0),
+            METRIC,
             TOP,
             QUIET,
         ),

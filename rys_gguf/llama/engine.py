@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -25,6 +25,10 @@ from .batching import cut_at_stop, group_waves, hits_stop, pad_cells
 from .options import RuntimeOptions
 
 N_BATCH = 512  # tokens per llama_decode call (prefill chunks); also the physical ubatch
+WATCH_EVERY = 8  # decode rounds between two looks of a generation watch at the partial answers
+# A generation watch: every prompt's (text so far, finished), None before its wave starts, and the
+# tokens decoded per answer; True stops the generation (see Engine.generate).
+Watch = Callable[[Sequence[tuple[str, bool] | None], int], bool]
 SEQUENTIAL_N_CTX = 1024  # the Llama object's own context when --n-ctx is automatic
 SPLIT_MODES = {
     "none": llama_cpp.LLAMA_SPLIT_MODE_NONE,
@@ -147,17 +151,34 @@ class Engine:
             ctx = self._batch_ctx = self._context(n_ctx_seq, n_seq)
         return ctx
 
-    def generate(self, prompts: Sequence[list[int]], max_tokens: Sequence[int], stop: Sequence[str]) -> list[str]:
-        """Greedy completions of tokenized prompts, decoded together as parallel sequences."""
+    def generate(
+        self, prompts: Sequence[list[int]], max_tokens: Sequence[int], stop: Sequence[str], watch: Watch | None = None
+    ) -> list[str]:
+        """Greedy completions of tokenized prompts, decoded together as parallel sequences.
+
+        ``watch``, when given, is shown every prompt's (text so far, finished) every WATCH_EVERY
+        decode rounds (None for prompts of a later wave) with the tokens decoded per answer; when
+        it returns True generation stops there and the texts so far are returned.
+        """
         stops = [s.encode("utf-8") for s in stop if s]
         needs = [len(p) + m for p, m in zip(prompts, max_tokens, strict=True)]
         texts = [""] * len(prompts)
+        seen: list[tuple[str, bool] | None] = [None] * len(prompts)
         for wave in group_waves(needs, self._n_seq_max, self._n_ctx):
             ctx = self._batch_context(max(needs[k] for k in wave), len(wave))
             waved = [prompts[k] for k in wave]
-            outs = self._decode_wave(ctx, waved, [max_tokens[k] for k in wave], stops)
+
+            def look(partials: list[tuple[str, bool]], n_tokens: int, wave: list[int] = wave) -> bool:
+                for k, partial in zip(wave, partials, strict=True):
+                    seen[k] = partial
+                return watch is not None and watch(seen, n_tokens)
+
+            outs, stopped = self._decode_wave(ctx, waved, [max_tokens[k] for k in wave], stops, look if watch else None)
             for k, tokens in zip(wave, outs, strict=True):
                 texts[k] = cut_at_stop(b"".join(self._piece(t) for t in tokens), stops)
+                seen[k] = (texts[k], True)
+            if stopped:
+                break
         return texts
 
     def _decode_wave(
@@ -166,8 +187,12 @@ class Engine:
         prompts: Sequence[list[int]],
         max_tokens: Sequence[int],
         stops: list[bytes],
-    ) -> list[list[int]]:
-        """Greedy tokens per sequence: prefill all, then one token per live sequence a round."""
+        look: Callable[[list[tuple[str, bool]], int], bool] | None = None,
+    ) -> tuple[list[list[int]], bool]:
+        """Greedy tokens per sequence: prefill all, then one token per live sequence a round.
+
+        Returns the tokens and whether ``look`` (shown the texts so far) stopped the wave early.
+        """
         ctx.clear()
         n_seq = len(prompts)
         nexts = [-1] * n_seq
@@ -192,7 +217,13 @@ class Engine:
         outs: list[list[int]] = [[] for _ in range(n_seq)]
         active = [s for s in range(n_seq) if max_tokens[s] > 0]
         buffers = [b""] * n_seq
+        rounds = 0
         while active:
+            rounds += 1
+            if look is not None and rounds % WATCH_EVERY == 0:
+                live = set(active)
+                if look([(cut_at_stop(buffers[s], stops), s not in live) for s in range(n_seq)], rounds - 1):
+                    return outs, True
             still: list[tuple[int, int]] = []
             for s in active:
                 token = nexts[s]
@@ -209,7 +240,7 @@ class Engine:
                 for i, s in still:
                     nexts[s] = ctx.argmax(i, self.n_vocab)
             active = [s for _, s in still]
-        return outs
+        return outs, False
 
     def generate_sequential(self, prompts: Sequence[str], max_tokens: Sequence[int], stop: Sequence[str]) -> list[str]:
         """One prompt at a time through `Llama.create_completion` at temperature 0."""

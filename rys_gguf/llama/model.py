@@ -10,7 +10,7 @@ Left out: sampling, multi-turn chats, streaming, and choosing GPUs per worker (t
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,10 +61,20 @@ class LoadedModel:
         """Tokens as generation sees them: special tokens parsed, BOS as the model wants."""
         return self._engine.tokenize(text)
 
-    def generate(self, prompts: Sequence[str], max_tokens: Sequence[int], stop: Sequence[str] = ()) -> list[str]:
-        """Greedy completions, all prompts decoded together; each stops on EOG, stop or limit."""
+    def generate(
+        self,
+        prompts: Sequence[str],
+        max_tokens: Sequence[int],
+        stop: Sequence[str] = (),
+        watch: Callable[[Sequence[tuple[str, bool] | None], int], bool] | None = None,
+    ) -> list[str]:
+        """Greedy completions, all prompts decoded together; each stops on EOG, stop or limit.
+
+        ``watch`` sees the partial answers every few tokens and may stop the whole generation
+        (it gets every prompt's (text so far, finished) and the tokens decoded per answer).
+        """
         _check_lengths(prompts, max_tokens)
-        return self._engine.generate([self.tokenize(p) for p in prompts], max_tokens, stop)
+        return self._engine.generate([self.tokenize(p) for p in prompts], max_tokens, stop, watch)
 
     def generate_sequential(
         self, prompts: Sequence[str], max_tokens: Sequence[int], stop: Sequence[str] = ()

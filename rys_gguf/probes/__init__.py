@@ -49,6 +49,10 @@ SCORING_VERSION = 1
 EQ_SCORERS = ("eqbench-v2", "ng")
 MATH_MAX_TOKENS = 64  # the original scanner's math budget
 EQ_MAX_TOKENS = 80  # EQ-Bench v2.1 first-pass answers (lm-eval uses 80 too)
+# The built-in EQ sets: "builtin" (16 items) is what scans search with; "validation" (49 other
+# dialogues, written for this project in the same format) is held out for `validate` when
+# EQ-Bench v2 cannot be had, so a validation never re-scores the items the search was tuned on.
+BUILTIN_EQ = {"builtin": "eq_builtin.json", "validation": "eq_validation.json"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,16 +184,16 @@ def _math_items(kind: str, seed: int) -> list[ProbeItem]:
 
 def _eq_source(eq: str, cache_dir: Path | None) -> tuple[list[tuple[str, dict[str, Any]]], str, str]:
     """Return (records, id tag, description) for an EQ set name or path."""
-    if eq == "builtin":
-        source = resources.files("rys_gguf.probes").joinpath("data/eq_builtin.json")
+    if eq in BUILTIN_EQ:
+        source = resources.files("rys_gguf.probes").joinpath(f"data/{BUILTIN_EQ[eq]}")
         data = json.loads(source.read_text(encoding="utf-8"))
-        records = _eq.parse_eq_items(data, "built-in EQ set")
-        return [(f"{int(key):02d}", rec) for key, rec in records], "builtin", "builtin"
+        records = _eq.parse_eq_items(data, f"built-in EQ set {eq}")
+        return [(f"{int(key):02d}", rec) for key, rec in records], eq, eq
     if eq == "eqbench-v2":
         return _eq.read_eq_items(fetch_eqbench_v2(cache_dir)), "v2", "eqbench-v2"
     path = Path(eq).expanduser()
     if not path.is_file():
-        raise ProbeError(f"EQ set {eq!r} is not 'builtin', 'eqbench-v2', 'none' or an existing JSON file")
+        raise ProbeError(f"EQ set {eq!r} is not 'builtin', 'validation', 'eqbench-v2', 'none' or an existing JSON file")
     records = _eq.read_eq_items(path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest == EQBENCH_V2_SHA256:
@@ -215,7 +219,7 @@ def _eq_items(eq: str, eq_scorer: str, n_eq: int | None, cache_dir: Path | None)
         )
         for key, record in records
     ]
-    if tag == "builtin":
+    if tag in BUILTIN_EQ:
         label = f"{label}{len(items)}"
     elif tag == "v2":
         label = f"{label}-{len(items)}"
@@ -234,8 +238,8 @@ def load_probe_set(
 
     Args:
         math: "search" (16 items), "validation" (120 items) or "none".
-        eq: "builtin", "eqbench-v2" (downloaded once, cached), a path to an EQ-Bench-format JSON
-            file, or "none".
+        eq: "builtin" (16 items), "validation" (49 held-out items), "eqbench-v2" (downloaded once,
+            cached), a path to an EQ-Bench-format JSON file, or "none".
         eq_scorer: "eqbench-v2" (official v2 formula) or "ng" (the original scanner's).
         seed: seed of the generated math questions.
         n_eq: keep only the first n EQ items.

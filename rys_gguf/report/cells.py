@@ -3,7 +3,9 @@
 The map is the original's: a square of side N+1, row i = start of the repeated block, column j =
 its end (exclusive), a diverging RdBu_r scale centred on 0 with symmetric limits ±max|value| (red
 better than the baseline, blue worse). Only single-block configs have a cell. Failed cells are
-dark grey, skipped ones light grey, cells not in the sweep blank; none is drawn as 0. The
+dark grey, early-stopped ones (garbage from the first answers) goldenrod, skipped ones light
+grey, cells not in the sweep blank; none is drawn as 0. After a search, the cells it did not
+measure carry its model's prediction, drawn faded and marked apart from the measured ones. The
 baseline (0,0) and the best config are marked.
 """
 
@@ -20,6 +22,7 @@ RDBU_R = (
     "#fddbc7", "#f4a582", "#d6604d", "#b2182b", "#67001f",
 )  # fmt: skip
 FAILED, SKIPPED, BEST = "#4d4d4d", "#bdbdbd", "#39ff14"
+EARLY = "#b8860b"  # early-stopped: garbage from the first answers (dark goldenrod, off the blue-red scale)
 NEUTRAL = RDBU_R[len(RDBU_R) // 2]  # the colour of "no change": the baseline's cell
 RAMP = "▁▂▃▄▅▆▇█"
 UNITS = {
@@ -36,7 +39,9 @@ class Grid:
 
     metric: str
     values: tuple[tuple[float | None, ...], ...]
-    states: tuple[tuple[str, ...], ...]  # "ok" | "baseline" | "failed" | "skipped" | "open" | "" (i >= j)
+    # "ok" | "baseline" | "failed" | "early-stopped" | "skipped" | "predicted" (a search did not measure
+    # it; its value is the search model's) | "open" | "" (i >= j)
+    states: tuple[tuple[str, ...], ...]
     limit: float
     best: tuple[int, int] | None
 
@@ -58,6 +63,10 @@ def build_grid(summary: ReportSummary, metric: str) -> Grid:
         # (its own z-score could otherwise make it look like the best config).
         states[i][j] = "baseline" if s.baseline else s.status
         values[i][j] = s.value(metric) if states[i][j] == "ok" else None
+    predicted = summary.search.predicted.get(metric, {}) if summary.search is not None else {}
+    for (i, j), v in predicted.items():
+        if 0 <= i < j < n and states[i][j] == "open":
+            states[i][j], values[i][j] = "predicted", v
     finite = [abs(v) for row in values for v in row if v is not None and math.isfinite(v)]
     best = summary.best.block if summary.best is not None else None
     return Grid(
@@ -67,6 +76,12 @@ def build_grid(summary: ReportSummary, metric: str) -> Grid:
         limit=max(finite, default=0.0) or 1e-9,
         best=best if best is not None and best[0] < n and best[1] < n else None,
     )
+
+
+def faded(rgb: tuple[int, int, int], share: float = 0.5) -> tuple[int, int, int]:
+    """``rgb`` mixed with white (a predicted cell's colour)."""
+    r, g, b = (round(c + (255 - c) * share) for c in rgb)
+    return r, g, b
 
 
 def hex_rgb(color: str) -> tuple[int, int, int]:

@@ -1,6 +1,6 @@
-"""The heatmap as PNG files (matplotlib's Agg canvas, imported only when drawing).
+"""The heatmaps and the Pareto plot as PNG files (matplotlib's Agg canvas, imported only when drawing).
 
-The title holds the model's name from its file: escaped like terminal text, and with ``$``
+A title holds the model's name from its file: escaped like terminal text, and with ``$``
 escaped, since matplotlib reads text between two ``$`` as mathtext (which can fail to parse).
 """
 
@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import importlib.util
 import io
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..files import write_atomic
 from ..untrusted import safe_line
-from .cells import BEST, FAILED, NEUTRAL, SKIPPED, UNITS, build_grid, format_value
+from .cells import BEST, EARLY, FAILED, NEUTRAL, SKIPPED, UNITS, build_grid, format_value
 from .metrics import METRIC_LABELS
+from .pareto import FrontierPoint
 from .ranking import ReportSummary
 
 
@@ -58,8 +60,10 @@ def draw_png(summary: ReportSummary, metric: str, path: Path) -> None:
             state, v = grid.states[i][j], grid.values[i][j]
             if state == "ok" and v is not None:
                 img[i, j] = cmap(norm(v))
-            elif state in ("failed", "skipped"):
-                img[i, j] = to_rgba(FAILED if state == "failed" else SKIPPED)
+            elif state == "predicted" and v is not None:  # the search's model, not a measurement: faded
+                img[i, j] = 0.5 + 0.5 * np.asarray(cmap(norm(v)))
+            elif state in ("failed", "skipped", "early-stopped"):
+                img[i, j] = to_rgba({"failed": FAILED, "skipped": SKIPPED, "early-stopped": EARLY}[state])
             elif state == "baseline":
                 img[i, j] = to_rgba(NEUTRAL)
     # Fixed layout in inches around a square map (constrained layout costs more than drawing).
@@ -70,18 +74,22 @@ def draw_png(summary: ReportSummary, metric: str, path: Path) -> None:
     ax.imshow(img, origin="upper", interpolation="nearest")
     cell_pt = 72 * side / n
     mark_pt = max(9.0, cell_pt * 0.65)  # markers stay visible on an 80-layer map
-    for state, size, mark, ink in (("open", 0.15, ".", "#bbbbbb"), ("failed", 0.55, "x", "white")):
+    marks = (
+        ("open", 0.15, ".", "#bbbbbb"), ("failed", 0.55, "x", "white"), ("early-stopped", 0.55, "_", "white"),
+        ("predicted", 0.1, "o", "#777777"),
+    )  # fmt: skip
+    for state, size, mark, ink in marks:
         cells = [(j, i) for i in range(n) for j in range(n) if grid.states[i][j] == state]
         if cells:
             xs, ys = [c[0] for c in cells], [c[1] for c in cells]
-            line = 0 if mark == "." else max(0.6, cell_pt / 14)
+            line = 0 if mark in (".", "o") else max(0.6, cell_pt / 14)
             ax.scatter(xs, ys, s=(cell_pt * size) ** 2, c=ink, marker=mark, linewidths=line)
     if n <= 20:  # small maps carry their numbers
         size = min(8.0, cell_pt * 0.22)
         for i in range(n):
             for j in range(n):
                 v = grid.values[i][j]
-                if v is not None and (i, j) != grid.best:
+                if v is not None and (i, j) != grid.best and grid.states[i][j] == "ok":
                     text = format_value(v, metric) if n <= 12 else format_value(v, metric).replace("0.", ".")
                     ink = "white" if abs(norm(v) - 0.5) > 0.3 else "#222222"
                     ax.text(j, i, text, ha="center", va="center", fontsize=size, color=ink)
@@ -105,9 +113,14 @@ def draw_png(summary: ReportSummary, metric: str, path: Path) -> None:
         )
     handles += [
         Patch(facecolor=FAILED, label=f"failed ({len(summary.failed)})"),
+        Patch(facecolor=EARLY, label=f"early-stopped ({len(summary.early_stopped)})"),
         Patch(facecolor=SKIPPED, label=f"skipped by architecture rules ({len(summary.skipped)})"),
         Line2D([], [], ls="", marker=".", color="#bbbbbb", label="not scanned"),
     ]
+    if summary.search is not None:
+        n_predicted = sum(row.count("predicted") for row in grid.states)
+        predicted = f"predicted by the search, not measured ({n_predicted})"
+        handles.append(Line2D([], [], ls="", marker="o", ms=3, color="#777777", label=predicted))
     step = 1 if n <= 26 else 2 if n <= 50 else 4 if n <= 100 else 8
     ticks = list(range(0, n, step))
     ax.set_xticks(ticks)
@@ -136,3 +149,36 @@ def draw_png(summary: ReportSummary, metric: str, path: Path) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     write_atomic(path, buf.getvalue(), "free some disk space, then rerun `rys-gguf report`")
+
+
+def draw_pareto(summary: ReportSummary, front: Sequence[FrontierPoint], path: Path) -> Path:
+    """pareto.png: every scored config's gain against its added layers, the frontier as a step line."""
+    from matplotlib.figure import Figure
+
+    base = summary.baseline.value(summary.metric) or 0.0
+    points = [
+        (s.n_extra, v - base)
+        for s in summary.ranked
+        if (v := s.value(summary.metric)) is not None and s.n_extra is not None
+    ]
+    fig = Figure(figsize=(8.0, 5.0), dpi=110)
+    ax = fig.add_axes((0.1, 0.12, 0.86, 0.78))
+    if points:
+        ax.scatter([p[0] for p in points], [p[1] for p in points], s=12, c="#9ecae1", label="configs")
+    ax.step([p.n_extra for p in front], [p.gain for p in front], where="post", color="#b2182b", lw=1.6)
+    ax.scatter([p.n_extra for p in front], [p.gain for p in front], s=28, c="#b2182b", zorder=3, label="frontier")
+    for p in front[1:]:
+        ax.annotate(
+            plain_text(p.config, 40), (p.n_extra, p.gain), textcoords="offset points", xytext=(4, 4), fontsize=8
+        )
+    ax.axhline(0.0, color="#888888", lw=0.8)
+    ax.set_xlabel("added layers (each one is a real copy: file size, VRAM, KV cache)")
+    ax.set_ylabel(f"gain: {METRIC_LABELS[summary.metric]} minus the baseline's")
+    ax.set_title(
+        f"{plain_text(summary.model_name)}: gain against added layers ({len(front) - 1} configs on the frontier)"
+    )
+    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    write_atomic(path, buf.getvalue(), "free some disk space, then rerun `rys-gguf report`")
+    return path

@@ -4,7 +4,8 @@ Ranking follows the original RYS analysis: Δ = score − baseline per probe, an
 z(Δmath) + z(Δeq), with z over all scored non-baseline configs (numpy std, ddof 0; a spread below
 1e-12 counts as 1), ties broken by Δeq then Δmath. Failed and skipped configs are kept as such,
 never scored as zero. Validation rows (scored on the large probe sets) get paired bootstrap
-intervals. Pure: rows in, values out; text is ``tables``', drawings ``terminal``/``png``'s.
+intervals. Early-stopped configs (garbage from their first answers) are kept apart too. Pure: rows
+in, values out; text is ``tables``', drawings ``terminal``/``png``'s.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import PlanError, ProbeError, ScanError
 from ..plan import parse_blocks
+from ..scan.objective import z_of, zscores
 from ..scan.sweepdir import BASELINE, RESULTS_FILE, SWEEP_FILE, ResultRow, SweepMeta
 from .metrics import METRICS
 
 if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
+    from .searchview import SearchView
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +32,7 @@ class ConfigScore:
 
     config: str
     block: tuple[int, int] | None
-    status: str  # "ok" | "failed" | "skipped"
+    status: str  # "ok" | "failed" | "early-stopped" | "skipped"
     reason: str | None = None
     n_layers: int | None = None
     n_extra: int | None = None
@@ -53,7 +54,7 @@ class ConfigScore:
         return (self.d_math or 0.0) + (self.d_eq or 0.0)
 
     def value(self, metric: str) -> float | None:
-        """The number ``metric`` ranks by (None for failed or skipped configs)."""
+        """The number ``metric`` ranks by (None for failed, early-stopped or skipped configs)."""
         return {"z": self.z, "sum": self.d_sum, "math": self.d_math, "eq": self.d_eq}[metric]
 
 
@@ -84,6 +85,8 @@ class ReportSummary:
     validation: tuple[ValidationRow, ...] = ()
     paths: tuple[Path, ...] = ()
     warnings: tuple[str, ...] = ()
+    early_stopped: tuple[ConfigScore, ...] = ()  # garbage from their first answers: cut short, unscored
+    search: SearchView | None = None  # set when a search (not the grid) chose the configs
 
     @property
     def best(self) -> ConfigScore | None:
@@ -91,8 +94,8 @@ class ReportSummary:
 
     @property
     def configs(self) -> tuple[ConfigScore, ...]:
-        """Every config: baseline, ranked, failed, skipped."""
-        return (self.baseline, *self.ranked, *self.failed, *self.skipped)
+        """Every config: baseline, ranked, failed, early-stopped, skipped."""
+        return (self.baseline, *self.ranked, *self.failed, *self.early_stopped, *self.skipped)
 
 
 def rank_scores(scores: Sequence[ConfigScore], metric: str) -> list[ConfigScore]:
@@ -167,6 +170,7 @@ def summarize(
         baseline=replace(base, d_math=0.0, d_eq=0.0, z=base_z),
         ranked=tuple(rank_scores(deltas, metric)),
         failed=tuple(s for s in scores if s.status == "failed"),
+        early_stopped=tuple(s for s in scores if s.status == "early-stopped"),
         skipped=tuple(ConfigScore(c, block_of(c), "skipped", reason=r) for c, r in skipped.items() if c not in done),
     )
 
@@ -188,6 +192,8 @@ def _score_of(row: ResultRow) -> ConfigScore:
     )
     if row.get("status") == "ok" and (s.math is not None or s.eq is not None):
         return s
+    if row.get("status") == "early-stopped":
+        return replace(s, status="early-stopped", math=None, eq=None, reason=s.reason or "early-stopped")
     why = s.reason or ("no score recorded" if row.get("status") == "ok" else "failed")
     return replace(s, status="failed", reason=why)
 
@@ -214,29 +220,6 @@ def validate(summary: ReportSummary, rows: Sequence[ResultRow]) -> tuple[Validat
     search = {s.config: s.rank for s in summary.ranked}
     ranked = rank_scores(scores, summary.metric)
     return tuple(ValidationRow(s.config, *boot[s.config], s.rank or 0, search.get(s.config)) for s in ranked)
-
-
-def zscores(values: Sequence[float]) -> list[float]:
-    """Population z-scores of ``values`` (numpy std, ddof 0; std < 1e-12 counts as 1)."""
-    import numpy as np  # numpy loads when a sweep is ranked, not when the CLI starts
-
-    if not values:
-        return []
-    arr = np.asarray(values, dtype=float)
-    return [float(x) for x in (arr - arr.mean()) / _spread(arr)]
-
-
-def z_of(x: float, values: Sequence[float]) -> float:
-    """The z-score of ``x`` against the mean and spread of ``values``."""
-    import numpy as np
-
-    arr = np.asarray(values, dtype=float)
-    return (x - float(arr.mean())) / _spread(arr)
-
-
-def _spread(arr: npt.NDArray[np.float64]) -> float:
-    std = float(arr.std())
-    return std if std >= 1e-12 else 1.0
 
 
 def paired_bootstrap(

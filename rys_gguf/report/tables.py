@@ -22,7 +22,9 @@ from typing import Any
 from ..scan.sweepdir import BASELINE
 from ..untrusted import safe_code, safe_csv, safe_line, safe_markdown
 from .metrics import METRIC_LABELS
+from .pareto import pareto_front
 from .ranking import ConfigScore, ReportSummary, ValidationRow
+from .sections import early_stopped_markdown, layer_map_comment, pareto_markdown, search_markdown
 
 _PLAIN_CONFIG_RE = re.compile(r"[0-9,;:a-z ]+")  # the config grammar: safe between double quotes
 CSV_COLUMNS = (
@@ -80,12 +82,22 @@ def format_table(summary: ReportSummary, top: int = 10) -> str:
         lines.append(f"{'FAIL':>4}  {safe_line(s.config):<12} {_layers(s):>9}  {safe_line(s.reason)}")
     if len(summary.failed) > top:
         lines.append(f"      ... {len(summary.failed) - top} more failed (see ranking.csv)")
+    if summary.early_stopped:
+        ex = summary.early_stopped[0]
+        lines.append(
+            f"early-stopped {len(summary.early_stopped)} (garbage from their first answers, not scored), "
+            f"e.g. {safe_line(ex.config)}: {safe_line(ex.reason)}"
+        )
     if summary.skipped:
         ex = summary.skipped[0]
         lines.append(
             f"skipped {len(summary.skipped)} by architecture rules, e.g. {safe_line(ex.config)}: {safe_line(ex.reason)}"
         )
-    if summary.best is not None:
+    if summary.search is not None and summary.search.picks:
+        config, estimate = summary.search.picks[0]
+        lines.append(f"{summary.search.label}; its pick by its estimate: {safe_line(config)} ({estimate:+.2f})")
+        lines.append("build the pick: " + build_command(summary.model_path, config))
+    elif summary.best is not None:
         lines.append("build the best: " + build_command(summary.model_path, summary.best.config))
     return "\n".join(lines)
 
@@ -124,23 +136,28 @@ def to_json(summary: ReportSummary) -> dict[str, Any]:
     }
 
 
-def report_markdown(summary: ReportSummary, top: int = 10, images: Sequence[str] = ()) -> str:
-    """report.md: summary, heatmaps, the top-N table with build commands, failures, validation."""
+def report_markdown(
+    summary: ReportSummary, top: int = 10, images: Sequence[str] = (), pareto_image: str | None = None
+) -> str:
+    """report.md: summary, heatmaps, the top-N table with build commands and layer lists, the search's
+    picks, the Pareto frontier, failures, early stops, validation."""
     b, ranked = summary.baseline, summary.ranked[:top]
     out = [
         f"# RYS scan: {safe_markdown(summary.model_name)}\n\nModel {safe_code(summary.model_path)} ({summary.n_layers} "
         f"layers). Baseline {BASELINE}: math {_f(b.math, sign=False)}, EQ {_f(b.eq, sign=False)}. "
         f"{len(summary.ranked)} configs scored, {len(summary.failed)} failed, "
-        f"{len(summary.skipped)} skipped by architecture rules. "
+        f"{len(summary.early_stopped)} early-stopped, {len(summary.skipped)} skipped by architecture rules. "
         f"Ranked by {METRIC_LABELS[summary.metric]}.\n"
     ]
     if images:
         out.append(
             "## Heatmaps\n\nRows i (block start), columns j (block end, exclusive): block "
             "i..j-1 runs twice. Red is better than the baseline, blue worse; ○ baseline, ★ best, "
-            "dark grey × failed, light grey skipped, blank not scanned.\n"
+            "dark grey × failed, goldenrod – early-stopped, light grey skipped, blank not scanned"
+            + ("; faded with a dot: predicted by the search's model, not measured" if summary.search else "")
+            + ".\n"
         )
-        out += [f"![{Path(p).stem}]({p})\n" for p in images]
+        out += [f"![{Path(p).stem}]({p})\n" for p in images if Path(p).stem != "pareto"]
     out.append(f"## Top {len(ranked)}\n\n| rank | config | layers | Δ math | Δ EQ | Δ sum | z |")
     out.append("|---|---|---|---|---|---|---|")
     out += [
@@ -150,11 +167,32 @@ def report_markdown(summary: ReportSummary, top: int = 10, images: Sequence[str]
     ]
     if ranked:
         # One line each (build_command escapes newlines), so nothing can close the fence.
-        cmds = [f"# {s.rank}. {safe_line(s.config)}\n{build_command(summary.model_path, s.config)}" for s in ranked]
-        out.append("\nBuild them:\n\n```sh\n" + "\n".join(cmds) + "\n```")
+        cmds = [
+            "\n".join(
+                line
+                for line in (
+                    f"# {s.rank}. {safe_line(s.config)}",
+                    build_command(summary.model_path, s.config),
+                    layer_map_comment(s.config, summary.n_layers),  # empty for a config outside the grammar
+                )
+                if line
+            )
+            for s in ranked
+        ]
+        out.append(
+            "\nBuild them (the `layer_map` line is the same model for runtimes that repeat layers "
+            "without copying them, such as exllamav3):\n\n```sh\n" + "\n".join(cmds) + "\n```"
+        )
+    if summary.search is not None:
+        out.append("\n" + search_markdown(summary, top))
+    out.append(
+        "\n" + pareto_markdown(pareto_front(summary.baseline, summary.ranked, summary.metric), summary, pareto_image)
+    )
     if summary.failed:
         out.append(f"\n## Failed ({len(summary.failed)})\n\n| config | reason |\n|---|---|")
         out += [f"| {safe_code(s.config)} | {safe_markdown(s.reason)} |" for s in summary.failed]
+    if summary.early_stopped:
+        out.append("\n" + early_stopped_markdown(summary))
     if summary.skipped:
         ex, n = summary.skipped[0], len(summary.skipped)
         shown = ", ".join(safe_code(s.config) for s in summary.skipped[:20])

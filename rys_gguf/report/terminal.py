@@ -11,7 +11,20 @@ import sys
 from typing import TextIO
 
 from ..untrusted import safe_line
-from .cells import BEST, FAILED, NEUTRAL, RAMP, SKIPPED, Grid, build_grid, diverging, format_value, hex_rgb
+from .cells import (
+    BEST,
+    EARLY,
+    FAILED,
+    NEUTRAL,
+    RAMP,
+    SKIPPED,
+    Grid,
+    build_grid,
+    diverging,
+    faded,
+    format_value,
+    hex_rgb,
+)
 from .metrics import METRIC_LABELS
 from .ranking import ReportSummary
 
@@ -52,7 +65,10 @@ def _cell_rgb(grid: Grid, i: int, j: int) -> tuple[int, int, int] | None:
     state, v = grid.states[i][j], grid.values[i][j]
     if state == "ok" and v is not None:
         return diverging(v, grid.limit)
-    return {"failed": hex_rgb(FAILED), "skipped": hex_rgb(SKIPPED), "baseline": hex_rgb(NEUTRAL)}.get(state)
+    if state == "predicted" and v is not None:
+        return faded(diverging(v, grid.limit))
+    colours = {"failed": FAILED, "early-stopped": EARLY, "skipped": SKIPPED, "baseline": NEUTRAL}
+    return hex_rgb(colours[state]) if state in colours else None
 
 
 def _glyph(grid: Grid, i: int, j: int, width: int, mode: str) -> str:
@@ -62,17 +78,19 @@ def _glyph(grid: Grid, i: int, j: int, width: int, mode: str) -> str:
     if mode == "none":
         if mark:
             text = mark
-        elif state == "ok" and v is not None:
+        elif state in ("ok", "predicted") and v is not None:
             level = round((v / grid.limit + 1) / 2 * (len(RAMP) - 1))
-            text = RAMP[min(len(RAMP) - 1, max(0, level))] * 2
+            ramp = RAMP[min(len(RAMP) - 1, max(0, level))]
+            text = ramp * 2 if state == "ok" else ramp + "·"  # a predicted cell: half a bar and a dot
         else:
-            text = {"failed": "x ", "skipped": "░░", "open": ". "}.get(state, "  ")
+            text = {"failed": "x ", "early-stopped": "~ ", "skipped": "░░", "open": ". "}.get(state, "  ")
         return text[:width]
     rgb = _cell_rgb(grid, i, j)
-    text = (mark or (" x" if state == "failed" else ". " if state == "open" else "  "))[:width]
+    glyphs = {"failed": " x", "early-stopped": " ~", "open": ". ", "predicted": " ·"}
+    text = (mark or glyphs.get(state, "  "))[:width]
     if rgb is None:
         return f"\x1b[2m{text}{RESET}" if text.strip() else text
-    ink = (255, 255, 255) if state == "failed" or sum(rgb) < 300 else (0, 0, 0)
+    ink = (255, 255, 255) if state in ("failed", "early-stopped") or sum(rgb) < 300 else (0, 0, 0)
     return f"{_sgr(rgb, mode, True)}{_sgr(ink, mode, False)}{text}{RESET}"
 
 
@@ -143,12 +161,19 @@ def _legend(summary: ReportSummary, grid: Grid, mode: str) -> list[str]:
             f"{'lime' if packed else '**'} best by {summary.metric}: {safe_line(best.config)} ({value}){where}"
         )
     failed, skipped, states = len(summary.failed), len(summary.skipped), list[str]()
+    early = len(summary.early_stopped)
     if packed:
-        states += [f"dark grey failed ({failed})", f"light grey skipped ({skipped})"]
+        states += [f"dark grey failed ({failed})", f"goldenrod early-stopped ({early})"]
+        states.append(f"light grey skipped ({skipped})")
     else:
         states += [
             f"x failed ({failed})",
+            f"~ early-stopped ({early})",
             f"{'░░' if mode == 'none' else 'grey'} skipped ({skipped})",
         ]
+    if summary.search is not None:
+        n_predicted = sum(row.count("predicted") for row in grid.states)
+        shown = "faded" if packed else "▅·" if mode == "none" else "faded ·"
+        states.append(f"{shown} predicted by the {summary.search.strategy} search's model ({n_predicted} cells)")
     states.append("blank: not scanned" if packed else ". not scanned")
     return [f"{lo} {scale} {hi}  (worse ← → better)", "   ".join(marks), "   ".join(states)]

@@ -1,7 +1,9 @@
-"""Write a sweep's report into its folder: ranking.csv, ranking.json, report.md, heatmap PNGs.
+"""Write a sweep's report into its folder: ranking.csv, ranking.json, report.md, heatmap PNGs and
+the Pareto plot.
 
-``write_report(DIR)`` reads the sweep folder, ranks it (``ranking``), draws the PNGs (``png``,
-only when matplotlib is installed) and writes the files (``tables`` makes their text).
+``write_report(DIR)`` reads the sweep folder, ranks it (``ranking``), adds a search's side when a
+search chose the configs (``searchview``), draws the PNGs (``png``, only when matplotlib is
+installed) and writes the files (``tables`` makes their text).
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ from ..errors import ProbeError, ScanError
 from ..files import write_atomic
 from ..scan.sweepdir import VALIDATION_FILE, read_rows, read_skipped, read_sweep
 from ..untrusted import safe_json
+from .pareto import pareto_front
 from .ranking import ReportSummary, summarize, validate
+from .searchview import search_view
 from .tables import eval_markdown, report_markdown, to_csv, to_json
 
 EVAL_FILE = "eval.json"  # rys-gguf eval's results in a sweep folder
 
 REPORT_FILES = ("ranking.csv", "ranking.json", "report.md")
+PARETO_FILE = "pareto.png"
 FIX = "free some disk space, then rerun `rys-gguf report`"
 
 
@@ -28,6 +33,11 @@ def write_report(dir: Path, metric: str = "z", top: int = 10, png: bool = True) 
     directory, warnings = Path(dir), list[str]()
     meta, rows = read_sweep(directory, warnings)
     summary = summarize(meta, rows, read_skipped(directory), metric, directory)
+    try:
+        drawn = ("math", "eq", "sum" if metric == "sum" else "z")
+        summary = replace(summary, search=search_view(directory, rows, summary.n_layers, metric, drawn))
+    except ScanError as e:  # a bad search.json must not cost the report
+        warnings.append(str(e))
     if (directory / VALIDATION_FILE).exists():
         try:
             vrows = validate(summary, read_rows(directory / VALIDATION_FILE, warnings))
@@ -40,6 +50,8 @@ def write_report(dir: Path, metric: str = "z", top: int = 10, png: bool = True) 
 
         if heatmaps.matplotlib_available():
             images = heatmaps.write_heatmaps(summary, directory)
+            front = pareto_front(summary.baseline, summary.ranked, metric)
+            images.append(heatmaps.draw_pareto(summary, front, directory / PARETO_FILE))
         else:
             warnings.append("no PNGs: matplotlib is missing; pip install 'rys-gguf[report]'")
     csv_path, json_path, md_path = (directory / n for n in REPORT_FILES)
@@ -47,7 +59,8 @@ def write_report(dir: Path, metric: str = "z", top: int = 10, png: bool = True) 
     summary = replace(summary, paths=paths, warnings=tuple(warnings))
     write_atomic(csv_path, to_csv(summary), FIX)
     write_atomic(json_path, safe_json(to_json(summary), indent=2) + "\n", FIX)
-    markdown = report_markdown(summary, top, [p.name for p in images])
+    pareto_image = PARETO_FILE if directory / PARETO_FILE in images else None
+    markdown = report_markdown(summary, top, [p.name for p in images], pareto_image)
     if (directory / EVAL_FILE).exists():  # written by rys-gguf eval --sweep
         try:
             markdown += "\n" + eval_markdown(json.loads((directory / EVAL_FILE).read_text(encoding="utf-8"))) + "\n"

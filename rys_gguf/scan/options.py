@@ -1,4 +1,4 @@
-"""Everything a sweep can be told, grouped: runtime, probes, grid, build rules, workers."""
+"""Everything a sweep can be told, grouped: runtime, probes, grid, search, build rules, workers."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from ..builder.layout import BuildOptions
 from ..llama.options import RuntimeOptions
 from ..probes import ProbeSpec
 from .grid import GridSpec
+from .search import SearchSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,8 +18,10 @@ class ScanOptions:
     probes: ProbeSpec = field(default_factory=ProbeSpec)
     grid: GridSpec = field(default_factory=GridSpec)
     build: BuildOptions = field(default_factory=BuildOptions)
+    search: SearchSpec = field(default_factory=SearchSpec)
     gpus: tuple[int, ...] = ()  # one worker per GPU; () = one worker, devices as llama.cpp sees them
     cache_dir: Path | None = None
     config_timeout: float | None = None
     min_parse_rate: float = 0.5
+    early_stop: bool = True  # stop a config whose first answers are garbage (never the baseline)
     worker_cmd: tuple[str, ...] = ()  # () = $RYS_WORKER_CMD, else this Python's rys_gguf.scan.worker

@@ -86,7 +86,7 @@ class WorkerPool:
         self.probe_hash = meta["probe_set"]["hash"]
         self.command = worker_command(options.worker_cmd)
         self.slots: list[int | None] = list(options.gpus) or [None]
-        self.n_run = self.n_failed = 0
+        self.n_run = self.n_failed = self.n_early_stopped = 0
 
     def run(self, todo: list[LayerPlan], baseline_pending: bool) -> None:
         pending = deque(todo)
@@ -116,6 +116,7 @@ class WorkerPool:
             "runtime": self.options.runtime.as_dict(),
             "probes": asdict(self.options.probes),
             "probe_set_hash": self.probe_hash,
+            "early_stop": self.options.early_stop and plan.spec != BASELINE,  # the reference runs in full
         }
         (folder / "job.json").write_text(json.dumps(job))
         env = dict(os.environ)
@@ -156,6 +157,7 @@ class WorkerPool:
         plan = r.plan
         blocks = None if plan.spec.startswith("layers:") else parse_blocks(plan.spec)
         ok = result.pop("ok", False)
+        stopped = result.get("early_stopped") if ok else None
         timings = {
             "assemble_s": round(r.assemble_s, 3),
             **result.pop("timings", {}),
@@ -164,8 +166,8 @@ class WorkerPool:
         row: ResultRow = {
             "config": plan.spec,
             "block": list(blocks[0]) if blocks and len(blocks) == 1 else None,
-            "status": "ok" if ok else "failed",
-            "reason": None if ok else result.get("reason", "unknown failure"),
+            "status": "early-stopped" if stopped else "ok" if ok else "failed",
+            "reason": stopped["reason"] if stopped else None if ok else result.get("reason", "unknown failure"),
             "n_layers": len(plan.path),
             "n_extra": plan.n_extra,
             "math": result.get("math"),
@@ -181,9 +183,12 @@ class WorkerPool:
             "tool_version": __version__,
             "finished": now(),
         }
+        if stopped:
+            row["early_stop"] = stopped
         sweepdir.append_row(self.out_dir / RESULTS_FILE, row)
         self.n_run += 1
         self.n_failed += not ok
+        self.n_early_stopped += bool(stopped)
         if self.on_event:
             self.on_event(ScanEvent(self.total, self.n_run, row))
         return row

@@ -3,7 +3,8 @@
 `run_scan` plans the configs (``grid``), takes the sweep folder's lock, records the sweep's
 identity (sweep.json: model fingerprint, probe-set hash), plans the layer cache against the free
 disk (``layercache``), then lets the worker pool (``pool``) measure what the folder does not
-hold yet, so rerunning the same command resumes.
+hold yet, so rerunning the same command resumes. A search (``--search coarse|adaptive``) measures
+a budget of them instead, round by round (``searching``).
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ from .grid import plan_sweep
 from .layercache import CACHE_PREFIX, ShardCache, ensure_disk, remove_stale_caches
 from .options import ScanOptions
 from .pool import ScanEvent, WorkerPool, now
+from .searching import plan_search, record_search, remaining, resolve_strategy, run_rounds
 from .sweepdir import (
     BASELINE,
+    FINISHED,
     FORMAT,
     RESULTS_FILE,
     SKIPPED_FILE,
@@ -47,6 +50,7 @@ class ScanResult:
     n_resumed: int
     n_skipped: int
     cache_bytes_written: int
+    n_early_stopped: int = 0  # of n_run: garbage from their first answers, cut short
 
 
 def fingerprint(model: GGUFModel) -> str:
@@ -99,9 +103,11 @@ def run_scan(
             whose answers mostly cannot be parsed.
     """
     probes = load_probe_set(cache_dir=None, **asdict(options.probes))
+    strategy = resolve_strategy(options.search.strategy, options.search.budget, options.grid)
     with contextlib.ExitStack() as stack:
         model = stack.enter_context(GGUFModel(model_path))
         sweep = plan_sweep(model, options.grid, options.build)  # refuse a bad model before DIR is made
+        search, universe = plan_search(sweep, options, strategy) if strategy != "grid" else (None, {})
         stack.enter_context(locked(out_dir))
         name = model.get(NAME_KEY)
         meta: SweepMeta = {
@@ -114,14 +120,18 @@ def run_scan(
             },
             "probe_set": {"hash": probes.hash, **probes.description},  # type: ignore[typeddict-item]
             "runtime": options.runtime.as_dict(),
+            "build": {"write_swa_pattern": options.build.write_swa_pattern},
             "created": now(),
         }  # fmt: skip
         _check_identity(out_dir, meta)
         skipped = {**read_skipped(out_dir), **sweep.skipped}
         write_json_atomic(out_dir / SKIPPED_FILE, {"count": len(skipped), "configs": skipped})
         drop_partial_line(out_dir / RESULTS_FILE)  # a kill -9 mid-append must not glue two rows together
-        done = {r["config"] for r in read_rows(out_dir / RESULTS_FILE) if r.get("status") in ("ok", "failed")}
+        finished = FINISHED if options.early_stop else ("ok", "failed")  # --no-early-stop rescores them
+        done = {r["config"] for r in read_rows(out_dir / RESULTS_FILE) if r.get("status") in finished}
         todo = [p for p in sweep.configs if p.spec not in done]
+        if not (options.grid.configs or options.grid.configs_file):  # explicit lists leave a search's record
+            record_search(out_dir, search, universe, options)
         base = Path(options.cache_dir) if options.cache_dir else out_dir
         for folder in {out_dir, base}:  # caches that killed scans left behind
             remove_stale_caches(folder)
@@ -135,10 +145,18 @@ def run_scan(
             ) from None
         cache = ShardCache(model, root, options.build)
         try:
-            pool = WorkerPool(cache, out_dir, options, meta, len(todo), on_event)
-            pool.run(todo, baseline_pending=BASELINE not in done)
+            if search is None:
+                pool = WorkerPool(cache, out_dir, options, meta, len(todo), on_event)
+                pool.run(todo, baseline_pending=BASELINE not in done)
+            else:
+                first = sweep.configs[0] if BASELINE not in done else None
+                rescore = not options.early_stop
+                total = remaining(search, out_dir, universe, rescore) + (first is not None)
+                pool = WorkerPool(cache, out_dir, options, meta, total, on_event)
+                run_rounds(search, universe, pool, out_dir, first, rescore)
         finally:
             cache.remove()
+        n_resumed = len(sweep.configs) - len(todo)
         return ScanResult(
-            pool.n_run, pool.n_failed, len(sweep.configs) - len(todo), len(sweep.skipped), cache.n_bytes_written
+            pool.n_run, pool.n_failed, n_resumed, len(sweep.skipped), cache.n_bytes_written, pool.n_early_stopped
         )

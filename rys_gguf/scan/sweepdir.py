@@ -3,24 +3,26 @@
 The folder format is the contract between scan, report, merge and validate, typed here once:
 sweep.json (`SweepMeta`) holds the sweep's identity (model fingerprint, probe-set hash),
 results.jsonl one `ResultRow` per finished config, skipped.json the configs the architecture
-rules ruled out. Readers keep the last line per config. Strings from the model file (its name)
-are written with their hidden characters as ``\\u`` escapes, so ``cat sweep.json`` is safe and the
-data exact. Deliberately left out: locking (the scan
-engine owns the sweep lock) and any scoring.
+rules ruled out, search.json (written by a search) what the search was asked. Readers keep the
+last line per config. Strings from the model file (its name) are written with their hidden
+characters as ``\\u`` escapes, so ``cat sweep.json`` is safe and the data exact. Deliberately left
+out: locking (the scan engine owns the sweep lock) and any scoring.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
-from ..errors import ScanError
+from ..errors import ProbeError, ScanError
 from ..files import RESUME_FIX, write_atomic, write_error
+from ..probes import ProbeSpec, load_probe_set
 from ..untrusted import safe_json
 
 SWEEP_FILE = "sweep.json"
@@ -28,8 +30,12 @@ RESULTS_FILE = "results.jsonl"
 SKIPPED_FILE = "skipped.json"
 VALIDATION_FILE = "validation.jsonl"
 VALIDATION_DIR = "validation"
+SEARCH_FILE = "search.json"  # what a search was asked (strategy, budget, seed, the configs it chose among)
 BASELINE = "0,0"  # the unchanged model: measured first, the reference of every delta
 FORMAT = 1
+# A row with one of these is done (a resumed scan skips it); only "ok" rows carry scores. An
+# early-stopped config produced garbage from its first answers and was cut short (never a zero).
+FINISHED = ("ok", "failed", "early-stopped")
 
 
 class ModelInfo(TypedDict, total=False):
@@ -59,6 +65,7 @@ class SweepMeta(TypedDict, total=False):
     model: ModelInfo
     probe_set: ProbeSetInfo
     runtime: dict[str, Any]
+    build: dict[str, Any]  # the build rules configs were assembled with (write_swa_pattern)
     created: str
     merged_from: list[str]
 
@@ -71,7 +78,7 @@ class ResultRow(_Config, total=False):
     """One line of results.jsonl: a finished config (scored or failed) and how it ran."""
 
     block: list[int] | None
-    status: str  # "ok" | "failed"
+    status: str  # "ok" | "failed" | "early-stopped"
     reason: str | None
     n_layers: int
     n_extra: int
@@ -81,6 +88,7 @@ class ResultRow(_Config, total=False):
     eq_parse_rate: float | None
     items: dict[str, list[float | None]] | None
     answers: list[str] | None
+    early_stop: dict[str, Any]  # early-stopped rows: reason, seen (garbage kinds), after_tokens
     timings: dict[str, float]
     model_fingerprint: str
     probe_set_hash: str
@@ -200,6 +208,34 @@ def drop_partial_line(path: Path) -> bool:
         f.truncate(data.rfind(b"\n") + 1)
         os.fsync(f.fileno())
     return True
+
+
+def probe_spec_of(meta: SweepMeta, directory: Path, eq_file: Path | None = None) -> ProbeSpec:
+    """The probe spec that rebuilds a sweep's probe set (its hash checked); ``eq_file`` for file sets."""
+    info = meta.get("probe_set") or {}
+    math_label, eq_label = str(info.get("math", "search16")), str(info.get("eq", "builtin16"))
+    math = re.sub(r"\d+$", "", math_label) or "none"
+    n_eq: int | None = None
+    if eq_label.startswith("file:"):
+        if eq_file is None:
+            raise ScanError(f"{Path(directory) / SWEEP_FILE}: the sweep used the EQ file {eq_label[5:]}; pass it again")
+        eq = str(eq_file)
+    else:  # "builtin16", "eqbench-v2-171", "none": the set's name, then how many of its items
+        m = re.fullmatch(r"(eqbench-v2|[a-z]+)-?(\d*)", eq_label)
+        eq = m.group(1) if m else eq_label
+        n_eq = int(m.group(2)) if m and m.group(2) else None
+    spec = ProbeSpec(math=math, eq=eq, eq_scorer=str(info.get("eq_scorer", "eqbench-v2")),
+                     seed=int(info.get("seed", 0)), n_eq=n_eq)  # fmt: skip
+    try:
+        rebuilt = load_probe_set(**asdict(spec)).hash
+    except ProbeError as e:
+        raise ScanError(f"{Path(directory) / SWEEP_FILE}: cannot rebuild the sweep's probe set ({e})") from None
+    if rebuilt != info.get("hash"):
+        raise ScanError(
+            f"{Path(directory) / SWEEP_FILE}: the probe set {math_label} + {eq_label} no longer hashes the same "
+            "(another rys-gguf version or EQ file); scores would not be comparable"
+        )
+    return spec
 
 
 def identity(meta: SweepMeta) -> tuple[str | None, str | None]:

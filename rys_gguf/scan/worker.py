@@ -1,8 +1,10 @@
 """One config in its own process: load the model, run every probe batched, score, report.
 
-Run as ``python -m rys_gguf.scan.worker JOB.json RESULT.json``. A crash in llama.cpp (abort,
-segfault, out of memory) kills only this process; the scan records the config as failed and
-goes on. The result is written atomically, so a half-written result never looks finished.
+Run as ``python -m rys_gguf.scan.worker JOB.json RESULT.json``. With ``early_stop`` in the job, a
+config whose first answers are garbage stops generating there (``probes.earlystop``) and reports
+what was seen instead of scores. A crash in llama.cpp (abort, segfault, out of memory) kills only
+this process; the scan records the config as failed and goes on. The result is written
+atomically, so a half-written result never looks finished.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from ..files import write_atomic
 from ..llama.model import open_model
 from ..llama.options import RuntimeOptions
 from ..probes import load_probe_set
+from ..probes.earlystop import GarbageWatch
 
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
@@ -28,11 +31,16 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         raise ScanError("the probe set changed while the sweep ran (its hash differs); rerun the scan")
     items = probes.items
     start = time.monotonic()
+    watch = GarbageWatch(probes) if job.get("early_stop") else None
     with open_model(job["model"], options, n_seq_max=len(items)) as model:
         loaded = time.monotonic()
         prompts = [model.render(item.system, item.user) for item in items]
-        answers = model.generate(prompts, [item.max_tokens for item in items])
+        answers = model.generate(prompts, [item.max_tokens for item in items], watch=watch)
     done = time.monotonic()
+    timings = {"load_s": round(loaded - start, 3), "probe_s": round(done - loaded, 3)}
+    if watch is not None and watch.stopped:  # garbage from the first answers: not scored
+        stopped = {"reason": watch.summary(), "seen": dict(watch.seen), "after_tokens": watch.n_tokens}
+        return {"early_stopped": stopped, "answers": answers, "timings": timings}
     scores = probes.score(answers)
     return {
         "math": scores.math if probes.description["n_math"] else None,
@@ -41,7 +49,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         "eq_parse_rate": scores.eq_parse_rate,
         "items": scores.items,
         "answers": answers,
-        "timings": {"load_s": round(loaded - start, 3), "probe_s": round(done - loaded, 3)},
+        "timings": timings,
     }
 
 

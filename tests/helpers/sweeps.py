@@ -2,7 +2,8 @@
 
 ``FAKE_WORKER`` stands in for ``rys_gguf.scan.worker`` through the scan's worker-command seam
 (``RYS_WORKER_CMD``): no llama.cpp, deterministic scores from the config's hash, long rows, and
-the knobs the fault tests need (``RYS_FAKE_DELAY``, ``RYS_FAKE_HANG``, ``RYS_FAKE_LOG``).
+the knobs the fault tests need (``RYS_FAKE_DELAY``, ``RYS_FAKE_HANG``, ``RYS_FAKE_LOG``), and configs
+that answer garbage and are early-stopped (``RYS_FAKE_GARBAGE``, specs joined by ';').
 """
 
 from __future__ import annotations
@@ -39,6 +40,14 @@ if config in os.environ.get("RYS_FAKE_HANG", "").split(";"):
     time.sleep(3600)
 h = int(hashlib.sha256(config.encode()).hexdigest()[:8], 16)
 time.sleep(float(os.environ.get("RYS_FAKE_DELAY", "0.05")) * (1 + h % 4))
+if config in os.environ.get("RYS_FAKE_GARBAGE", "").split(";") and job.get("early_stop"):
+    why = "after 16 tokens the first 9 answers to settle were garbage (6 loop, 3 empty)"
+    stopped = {"reason": why, "seen": {"loop": 6, "empty": 3}, "after_tokens": 16}
+    result = {"ok": True, "answers": ["<b>" * 9] * 4, "timings": {"load_s": 0.0, "probe_s": 0.0},
+              "early_stopped": stopped}
+    with open(result_path, "w") as fh:
+        json.dump(result, fh)
+    sys.exit(0)
 result = {
     "ok": True, "math": (h % 1000) / 1000, "eq": (h >> 10) % 100, "math_parse_rate": 1.0,
     "eq_parse_rate": 1.0, "items": {"math": [(h >> k) % 2 for k in range(16)], "eq": [h % 10] * 2},

@@ -1,0 +1,153 @@
+"""The model an adaptive search fits to measured configs: a Gaussian process over (i, j).
+
+Inputs are the block's start depth i/N and its size on a log scale, log(j-i)/log(N): duplicating
+one layer or two differs more than 20 or 21, and a ridge along the diagonal ("small blocks
+anywhere") is one short length scale. The prior is a smooth squared-exponential surface plus a
+quadratic trend in both inputs (a Bayesian response surface, so a handful of points already says
+"large blocks are worse") plus independent noise: a 16-item probe is a noisy measurement of its
+own cell. Length scales and the noise share are chosen by marginal likelihood
+over a small fixed grid, so a fit is a pure function of the measured values.
+
+The posterior mean at a measured cell is its denoised estimate: the measurement shrunk towards what
+its neighbours say. The leave-one-out predictions (closed form for a Gaussian process) give the
+held-out rank correlation a search checks before it trusts the model. numpy only, imported lazily.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    Array = npt.NDArray[np.float64]
+
+Cell = tuple[int, int]
+# Hyper-parameter grid: length scales in depth fractions (at least one layer), noise share of the
+# measured variance. Small on purpose: a fit must stay cheap enough to redo every round.
+START_SCALES = (0.12, 0.25, 0.5)
+SIZE_SCALES = (0.06, 0.12, 0.25, 0.5)
+NOISE_SHARES = (0.15, 0.35, 0.6)
+TREND_VARIANCE = 0.5  # prior variance of each trend coefficient (values are standardised)
+MIN_POINTS_TO_TUNE = 8  # below this the marginal likelihood says little: use the middle of the grid
+DEFAULT = (0.25, 0.12, 0.35)
+
+
+def features(cells: Sequence[Cell], n_layers: int) -> Array:
+    """(start depth i/N, log size log(j-i)/log N) of each cell."""
+    import numpy as np
+
+    x = np.asarray(cells, dtype=float).reshape(-1, 2)
+    size = np.log(x[:, 1] - x[:, 0]) / math.log(max(n_layers, 2))
+    return np.stack([x[:, 0] / n_layers, size], axis=1)
+
+
+def _trend(x: Array) -> Array:
+    import numpy as np
+
+    a, b = x[:, 0], x[:, 1]
+    return np.stack([np.ones_like(a), a, b, a * a, b * b, a * b], axis=1)
+
+
+def _kernel(x1: Array, x2: Array, scales: tuple[float, float], signal: float) -> Array:
+    import numpy as np
+
+    d0 = (x1[:, None, 0] - x2[None, :, 0]) / scales[0]
+    d1 = (x1[:, None, 1] - x2[None, :, 1]) / scales[1]
+    smooth = signal * np.exp(-0.5 * (d0 * d0 + d1 * d1))
+    return smooth + TREND_VARIANCE * _trend(x1) @ _trend(x2).T
+
+
+class Surrogate:
+    """A fitted Gaussian process: predictions with uncertainty, denoised values, held-out check."""
+
+    def __init__(self, cells: Sequence[Cell], values: Sequence[float], n_layers: int) -> None:
+        import numpy as np
+
+        if not cells:
+            raise ValueError("a surrogate needs at least one measured config")
+        self.n_layers = n_layers
+        self.cells = tuple(cells)
+        y = np.asarray(values, dtype=float)
+        self.offset = float(y.mean())
+        self.scale = float(y.std()) if len(y) > 1 and y.std() > 1e-12 else 1.0
+        self._x = features(cells, n_layers)
+        self._y = (y - self.offset) / self.scale
+        floor = 1.0 / n_layers  # no length scale below one layer
+        grid = [(max(a, floor), max(b, floor), r) for a in START_SCALES for b in SIZE_SCALES for r in NOISE_SHARES]
+        default = (max(DEFAULT[0], floor), max(DEFAULT[1], floor), DEFAULT[2])
+        candidates = grid if len(y) >= MIN_POINTS_TO_TUNE else [default]
+        best: tuple[float, tuple[float, float, float], Array, Array] | None = None
+        for params in candidates:
+            k_inv, logml = self._solve(params)
+            if best is None or logml > best[0] + 1e-9:
+                best = (logml, params, k_inv, k_inv @ self._y)
+        assert best is not None
+        _, self.params, self._k_inv, self._alpha = best
+
+    def _solve(self, params: tuple[float, float, float]) -> tuple[Array, float]:
+        import numpy as np
+
+        a, b, noise = params
+        k = _kernel(self._x, self._x, (a, b), 1.0 - noise) + noise * np.eye(len(self._y))
+        chol = np.linalg.cholesky(k + 1e-9 * np.eye(len(self._y)))
+        chol_inv = np.linalg.inv(chol)
+        k_inv = chol_inv.T @ chol_inv
+        fit = float(self._y @ k_inv @ self._y)
+        logml = -0.5 * fit - float(np.log(np.diag(chol)).sum()) - 0.5 * len(self._y) * math.log(2 * math.pi)
+        return k_inv, logml
+
+    @property
+    def noise_sd(self) -> float:
+        """The measurement noise the fit found, in the values' units."""
+        return math.sqrt(self.params[2]) * self.scale
+
+    def predict(self, cells: Sequence[Cell]) -> tuple[Array, Array]:
+        """Posterior mean and standard deviation of the noise-free value at ``cells``."""
+        import numpy as np
+
+        x = features(cells, self.n_layers)
+        a, b, noise = self.params
+        cross = _kernel(x, self._x, (a, b), 1.0 - noise)
+        mean = cross @ self._alpha
+        prior = (1.0 - noise) + TREND_VARIANCE * (_trend(x) ** 2).sum(axis=1)
+        var = prior - np.einsum("ij,jk,ik->i", cross, self._k_inv, cross)
+        sd = np.sqrt(np.maximum(var, 1e-12))
+        return mean * self.scale + self.offset, sd * self.scale
+
+    def held_out_rank_correlation(self) -> float:
+        """Spearman correlation of leave-one-out predictions with the measurements (nan below 4)."""
+        import numpy as np
+
+        if len(self._y) < 4:
+            return math.nan
+        loo = self._y - self._alpha / np.diag(self._k_inv)
+        return spearman(loo, self._y)
+
+
+def spearman(a: Array, b: Array) -> float:
+    """Spearman's rank correlation (average ranks for ties); nan when either side is constant."""
+    import numpy as np
+
+    ra, rb = _ranks(a), _ranks(b)
+    if ra.std() < 1e-12 or rb.std() < 1e-12:
+        return math.nan
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def _ranks(x: Array) -> Array:
+    import numpy as np
+
+    order = np.argsort(x, kind="stable")
+    ranks = np.empty(len(x))
+    ranks[order] = np.arange(len(x), dtype=float)
+    values = np.asarray(x)[order]
+    start = 0
+    for k in range(1, len(x) + 1):  # average the ranks of tied runs
+        if k == len(x) or values[k] != values[start]:
+            ranks[order[start:k]] = (start + k - 1) / 2
+            start = k
+    return ranks

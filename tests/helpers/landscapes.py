@@ -1,0 +1,102 @@
+"""Synthetic brain-scan landscapes: smooth ridges and peaks plus noise of a 16-item probe's size.
+
+Each landscape is a full triangle of single-block configs for both probes, shaped like recorded
+scans of instruct models: duplicating early layers or very large blocks is harmful (scores fall to
+the floor), small blocks change little, and one to three smooth bumps or ridges in the middle
+layers help. A measurement is the smooth value plus Gaussian noise (``noise`` in score units, about
+what 16 items give), clipped to the probe's range. ``write_sweep`` writes it as a sweep folder that
+``report``, ``replay`` and the search tests read like a real one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+Cell = tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Landscape:
+    n_layers: int
+    smooth: dict[Cell, tuple[float, float]]  # noise-free (math, eq) scores
+    measured: dict[Cell, tuple[float, float]]  # what a probe run reports
+    baseline: tuple[float, float]
+
+    @property
+    def peak(self) -> Cell:
+        """The config with the best noise-free Δmath + Δeq."""
+        return max(self.smooth, key=lambda c: sum(self.smooth[c]))
+
+
+def make_landscape(n_layers: int = 24, seed: int = 0, noise: float = 0.04, n_bumps: int | None = None) -> Landscape:
+    """A random landscape of ``n_layers`` layers (deterministic for ``seed``)."""
+    rng = np.random.default_rng(seed)
+    base = (float(rng.uniform(0.3, 0.5)), float(rng.uniform(0.5, 0.7)))
+    bumps = []
+    for _ in range(n_bumps or int(rng.integers(1, 4))):
+        ridge = rng.random() < 0.3  # a long ridge in one direction, else a round peak
+        bumps.append(
+            (
+                rng.uniform(0.25, 0.65),  # start fraction
+                rng.uniform(0.03, 0.3),  # size fraction
+                rng.uniform(0.05, 0.15) * (3 if ridge and rng.random() < 0.5 else 1),
+                rng.uniform(0.03, 0.1) * (3 if ridge else 1),
+                rng.uniform(0.03, 0.1),  # height (score units)
+                rng.uniform(-0.3, 1.0),  # how much of it the EQ probe shares
+            )
+        )
+    harm = (rng.uniform(0.05, 0.2), rng.uniform(0.03, 0.12), rng.uniform(0.02, 0.08))
+    smooth: dict[Cell, tuple[float, float]] = {}
+    measured: dict[Cell, tuple[float, float]] = {}
+    for j in range(1, n_layers + 1):
+        for i in range(j):
+            a, b = i / n_layers, (j - i) / n_layers
+            damage = (
+                harm[0] * b**1.5
+                + harm[1] * math.exp(-i / (0.08 * n_layers))
+                + harm[2] * math.exp(-(n_layers - j) / (0.06 * n_layers))
+            )
+            gain = [0.0, 0.0]
+            for ca, cb, wa, wb, h, share in bumps:
+                g = h * math.exp(-0.5 * (((a - ca) / wa) ** 2 + ((b - cb) / wb) ** 2))
+                gain[0] += g
+                gain[1] += share * g
+            values = (base[0] + gain[0] - damage, base[1] + gain[1] - 0.7 * damage)
+            smooth[(i, j)] = (max(0.0, values[0]), max(0.0, values[1]))
+            measured[(i, j)] = (
+                min(1.0, max(0.0, values[0] + noise * float(rng.standard_normal()))),
+                min(1.0, max(0.0, values[1] + noise * float(rng.standard_normal()))),
+            )
+    return Landscape(n_layers, smooth, measured, base)
+
+
+def _row(config: str, block: list[int], n_layers: int, scores: tuple[float, float]) -> dict[str, object]:
+    n_extra = block[1] - block[0]
+    return {
+        "config": config, "block": block, "status": "ok", "reason": None, "n_layers": n_layers + n_extra,
+        "n_extra": n_extra, "math": scores[0], "eq": scores[1], "math_parse_rate": 1.0, "eq_parse_rate": 1.0,
+        "model_fingerprint": "f" * 64, "probe_set_hash": "a" * 64,
+    }  # fmt: skip
+
+
+def write_sweep(directory: Path, land: Landscape, cells: list[Cell] | None = None) -> Path:
+    """The landscape as a sweep folder (every config, or only ``cells``), baseline first."""
+    directory.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "format": 1,
+        "model": {"path": "/models/synthetic.gguf", "name": f"synthetic-{land.n_layers}L", "architecture": "llama",
+                  "n_layers": land.n_layers, "n_bytes": 1, "fingerprint": "f" * 64},
+        "probe_set": {"hash": "a" * 64, "math": "search16", "eq": "builtin16", "n_math": 16, "n_eq": 16},
+    }  # fmt: skip
+    (directory / "sweep.json").write_text(json.dumps(meta))
+    (directory / "skipped.json").write_text(json.dumps({"count": 0, "configs": {}}))
+    rows = [_row("0,0", [0, 0], land.n_layers, land.baseline)]
+    for i, j in cells if cells is not None else sorted(land.measured, key=lambda c: (c[1] - c[0], c[0])):
+        rows.append(_row(f"{i},{j}", [i, j], land.n_layers, land.measured[(i, j)]))
+    (directory / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return directory
