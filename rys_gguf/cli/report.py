@@ -16,7 +16,10 @@ if TYPE_CHECKING:
 METRIC = option(
     "--metric",
     "-m",
-    help="Rank (and, where a search runs, search) by: z = z(Δmath) + z(Δeq) (the original's balanced score), sum = Δmath + Δeq, math or eq alone.",
+    help=(
+        "Rank (and, where a search runs, search) by: z = z(Δmath) + z(Δeq) (the original's balanced score), "
+        "sum = Δmath + Δeq, math or eq alone."
+    ),
     choices=METRICS,
     default="z",
 )
