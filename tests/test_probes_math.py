@@ -10,7 +10,7 @@ from fractions import Fraction
 import pytest
 
 from rys_gguf.errors import ProbeError
-from rys_gguf.probes import strip_think
+from rys_gguf.probes import load_probe_set, strip_think
 from rys_gguf.probes.math import (
     MathQuestion,
     digit_score,
@@ -239,3 +239,14 @@ def test_prompt_asks_for_a_bare_integer() -> None:
 def test_unknown_kind() -> None:
     with pytest.raises(ProbeError, match="unknown math set 'hard'"):
         generate_math_items("hard", 0)
+
+
+def test_a_math_sample_is_spread_over_the_kinds() -> None:
+    full = load_probe_set(math="validation", eq="none")
+    sample = load_probe_set(math="validation", eq="none", n_math=12)
+    ids = [item.id for item in sample.items]
+    assert ids == [f"math-v{k:03d}" for k in range(0, 120, 10)]  # square roots, products and cube roots
+    assert sample.description["math"] == "validation12" and sample.hash != full.hash
+    assert load_probe_set(math="search", eq="none", n_math=16).hash == load_probe_set(math="search", eq="none").hash
+    with pytest.raises(ProbeError, match="n_math=121 is out of range"):
+        load_probe_set(math="validation", eq="none", n_math=121)

@@ -14,7 +14,7 @@ import pytest
 
 from rys_gguf.errors import ProbeError, ScanError
 from rys_gguf.report import cells, png, terminal
-from rys_gguf.report.ranking import ConfigScore, paired_bootstrap, rank_scores, summarize, zscores
+from rys_gguf.report.ranking import ConfigScore, interval_verdict, paired_bootstrap, rank_scores, summarize, zscores
 from rys_gguf.report.tables import build_command, format_table, output_name
 from rys_gguf.report.write import write_report
 from rys_gguf.scan.sweepdir import read_sweep
@@ -161,6 +161,15 @@ def test_paired_bootstrap() -> None:
     assert all(math.isnan(x) for x in paired_bootstrap([None], [1.0]))
     with pytest.raises(ProbeError, match="same probe set"):
         paired_bootstrap([1.0], [1.0, 0.0])
+
+
+def test_interval_verdicts() -> None:
+    up, down, noise, empty = (0.1, 0.02, 0.2), (-0.1, -0.2, -0.01), (0.05, -0.02, 0.1), (math.nan,) * 3
+    assert interval_verdict(up) == "better" and interval_verdict(up, noise, empty) == "better"
+    assert interval_verdict(down) == "worse" and interval_verdict(noise, down) == "worse"
+    assert interval_verdict(up, down) == "mixed"
+    assert interval_verdict(noise, noise) == interval_verdict(empty) == "no clear change"
+    assert interval_verdict((0.0, 0.0, 0.0)) == "no clear change"  # an interval touching 0 is no gain
 
 
 def test_build_command_names() -> None:

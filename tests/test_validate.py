@@ -7,9 +7,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from helpers.cli import CliRunner
 from helpers.sweeps import FAST
 from helpers.tinymodels import TinySpec, write_tiny_model
 
+from rys_gguf.cli import app
 from rys_gguf.prove.validate import run_validation
 from rys_gguf.scan.sweep import run_scan
 
@@ -29,3 +31,33 @@ def test_validation_adds_intervals_to_the_report(tmp_path: Path) -> None:
     assert "Validation" in (out / "report.md").read_text()
     run_validation(out, top=2, eq="validation", options=replace(FAST))  # resumes: nothing rerun
     assert len((out / "validation.jsonl").read_text().splitlines()) == 3
+
+
+def test_a_validation_sample_from_the_command_line(tmp_path: Path) -> None:
+    src = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=2))
+    out = tmp_path / "s"
+    run_scan(src, out, FAST)
+    args = [
+        "validate",
+        str(out),
+        "-k",
+        "1",
+        "--eq-set",
+        "validation",
+        "--n-math",
+        "12",
+        "--n-eq",
+        "3",
+        "--min-parse-rate",
+        "0",
+        "-q",
+    ]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(x) for x in (out / "validation.jsonl").read_text().splitlines()]
+    assert {len(row["items"]["math"]) for row in rows} == {12} and {len(row["items"]["eq"]) for row in rows} == {3}
+    (shown,) = json.loads((out / "ranking.json").read_text())["validation"]
+    assert shown["verdict"] in ("better", "worse", "mixed", "no clear change")
+    lines = r.output.splitlines()
+    assert "95 % intervals" in lines[0] and shown["config"] in lines[2] and shown["verdict"] in lines[2]
+    assert lines[3].startswith("build the best validated: " if shown["verdict"] == "better" else "no config is")

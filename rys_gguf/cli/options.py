@@ -79,6 +79,11 @@ MODEL = argument("model", "The GGUF (or the first shard of a split model).", typ
 SWEEP = argument("directory", "A sweep folder made by rys-gguf scan.", type=Path, metavar="DIR")
 TOP = option("--top", "-k", help="Configs in the top table.", type=positive_int, default=10)
 NO_PNG = switch("--no-png", help="Skip the PNG heatmaps (no matplotlib).")
+N_MATH = option("--n-math", help="Use only N math items, evenly spaced over the set's kinds.", type=positive_int)
+N_EQ = option("--n-eq", help="Use only the first N EQ items.", type=positive_int)
+MIN_PARSE_RATE = option(
+    "--min-parse-rate", help="Stop when the baseline parses fewer answers than this share.", type=float, default=0.5
+)
 
 # llama.cpp runtime options (scan, validate, verify).
 N_GPU_LAYERS = option("--n-gpu-layers", "-ngl", help="Layers to offload to the GPU(s); -1 = all.", type=int, default=-1)

@@ -6,23 +6,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .command import Command, argument, option, switch
-from .options import N_CTX, QUIET, RUNTIME, SWEEP, TOP, positive_int
+from .options import MIN_PARSE_RATE, N_CTX, N_EQ, N_MATH, QUIET, RUNTIME, SWEEP, TOP, positive_int
 from .progress import LazyBar, echo
 
 if TYPE_CHECKING:
     from ..llama.options import RuntimeOptions
 
 
-def validate_command(directory: Path, top: int, eq_set: str, quiet: bool) -> None:
+def validate_command(
+    directory: Path, top: int, eq_set: str, n_math: int | None, n_eq: int | None, min_parse_rate: float, quiet: bool
+) -> None:
     from ..prove.validate import run_validation
-    from ..report.tables import format_table
+    from ..report.tables import format_validation
     from ..untrusted import safe_line
 
     with LazyBar(quiet, unit="config", desc="validate") as bar:
-        summary, note = run_validation(directory, top, eq_set, on_event=lambda e: bar.update(1, total=e.total))
+        summary, note = run_validation(
+            directory, top, eq_set, on_event=lambda e: bar.update(1, total=e.total), n_math=n_math, n_eq=n_eq,
+            min_parse_rate=min_parse_rate,
+        )  # fmt: skip
     if note:
         echo(f"note: {safe_line(note, None)}", err=True)
-    echo(format_table(summary, top))
+    echo(format_validation(summary))
     echo(f"validation table: {safe_line(directory / 'report.md')}")
 
 
@@ -88,6 +93,9 @@ COMMANDS = [
                 "dialogues no search uses) or a JSON file; a set that shares items with the search probes is refused.",
                 default="eqbench-v2",
             ),
+            N_MATH,
+            N_EQ,
+            MIN_PARSE_RATE,
             QUIET,
         ),
     ),

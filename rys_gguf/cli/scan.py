@@ -7,7 +7,10 @@ from typing import TYPE_CHECKING
 
 from .command import Command, argument, option, switch
 from .options import (
+    MIN_PARSE_RATE,
     N_CTX,
+    N_EQ,
+    N_MATH,
     NO_PNG,
     NO_THINK,
     QUIET,
@@ -41,6 +44,7 @@ def scan_command(
     shard: str | None,
     math: str,
     eq_set: str,
+    n_math: int | None,
     n_eq: int | None,
     eq_scorer: str,
     seed: int,
@@ -77,7 +81,7 @@ def scan_command(
         parse_budget(budget)  # a bad value fails before anything starts
     options = ScanOptions(
         runtime=runtime,
-        probes=ProbeSpec(math=math, eq=eq_set, eq_scorer=eq_scorer, seed=seed, n_eq=n_eq),
+        probes=ProbeSpec(math=math, eq=eq_set, eq_scorer=eq_scorer, seed=seed, n_eq=n_eq, n_math=n_math),
         grid=GridSpec(
             min_block=min_block, max_block=max_block, starts=parse_range(start), configs_file=configs,
             shard=parse_shard(shard) if shard else None,
@@ -157,7 +161,8 @@ COMMANDS = [
                 "a JSON file, or none.",
                 default="builtin",
             ),
-            option("--n-eq", help="Use only the first N EQ items.", type=int),
+            N_MATH,
+            N_EQ,
             option(
                 "--eq-scorer",
                 help="eqbench-v2 (official v2 formula) or ng (the original scanner's).",
@@ -177,12 +182,7 @@ COMMANDS = [
                 type=float,
             ),
             SWA_PATTERN,
-            option(
-                "--min-parse-rate",
-                help="Stop when the baseline parses fewer answers than this share.",
-                type=float,
-                default=0.5,
-            ),
+            MIN_PARSE_RATE,
             switch(
                 "--no-early-stop",
                 help="Run every config to the end, even when its first answers are garbage (loops, empty, "

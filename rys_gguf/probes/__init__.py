@@ -64,6 +64,7 @@ class ProbeSpec:
     eq_scorer: str = "eqbench-v2"
     seed: int = 0
     n_eq: int | None = None
+    n_math: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,10 +176,15 @@ class ProbeSet:
         )
 
 
-def _math_items(kind: str, seed: int) -> list[ProbeItem]:
+def _math_items(kind: str, seed: int, n_math: int | None) -> list[ProbeItem]:
+    questions = _math.generate_math_items(kind, seed)
+    if n_math is not None:
+        if not 1 <= n_math <= len(questions):
+            raise ProbeError(f"n_math={n_math} is out of range: the math set {kind} has {len(questions)} items")
+        # Evenly spaced, not the first n: the sets list their kinds of question in blocks.
+        questions = tuple(questions[k * len(questions) // n_math] for k in range(n_math))
     return [
-        ProbeItem("math", q.id, _math.SYSTEM_PROMPT, q.user, MATH_MAX_TOKENS, expected=q.expected)
-        for q in _math.generate_math_items(kind, seed)
+        ProbeItem("math", q.id, _math.SYSTEM_PROMPT, q.user, MATH_MAX_TOKENS, expected=q.expected) for q in questions
     ]
 
 
@@ -233,6 +239,7 @@ def load_probe_set(
     seed: int = 0,
     n_eq: int | None = None,
     cache_dir: Path | None = None,
+    n_math: int | None = None,
 ) -> ProbeSet:
     """Build a probe set.
 
@@ -243,6 +250,7 @@ def load_probe_set(
         eq_scorer: "eqbench-v2" (official v2 formula) or "ng" (the original scanner's).
         seed: seed of the generated math questions.
         n_eq: keep only the first n EQ items.
+        n_math: keep n math items, evenly spaced over the set (a smaller sample of each kind).
         cache_dir: where the EQ-Bench v2 file is cached (default: ``files.cache_dir()``).
 
     Raises:
@@ -252,7 +260,7 @@ def load_probe_set(
         raise ProbeError(f"unknown EQ scorer {eq_scorer!r}; use one of: {', '.join(EQ_SCORERS)}")
     if math == "none" and eq == "none":
         raise ProbeError("math='none' and eq='none' leave nothing to probe; enable one of them")
-    math_items = [] if math == "none" else _math_items(math, seed)
+    math_items = [] if math == "none" else _math_items(math, seed, n_math)
     eq_items, eq_label = ([], "none") if eq == "none" else _eq_items(eq, eq_scorer, n_eq, cache_dir)
     description: dict[str, Any] = {
         "math": "none" if math == "none" else f"{math}{len(math_items)}",

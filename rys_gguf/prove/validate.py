@@ -29,16 +29,20 @@ from ..scan.sweep import run_scan
 from ..scan.sweepdir import BASELINE, RESULTS_FILE, VALIDATION_DIR, VALIDATION_FILE, SweepMeta, probe_spec_of, read_meta
 
 
-def validation_probes(eq: str = "eqbench-v2") -> tuple[ProbeSpec, str | None]:
-    """The large sets; falls back to the held-out built-in EQ set (with a note) when v2 is unavailable."""
+def validation_probes(
+    eq: str = "eqbench-v2", n_math: int | None = None, n_eq: int | None = None
+) -> tuple[ProbeSpec, str | None]:
+    """The large sets (or ``n_math``/``n_eq`` of their items); falls back to the held-out built-in
+    EQ set (with a note) when v2 is unavailable."""
+    spec = ProbeSpec(math="validation", eq=eq, n_math=n_math, n_eq=n_eq)
     try:
-        load_probe_set(math="validation", eq=eq)
-        return ProbeSpec(math="validation", eq=eq), None
+        load_probe_set(**asdict(spec))
+        return spec, None
     except ProbeError as e:
-        if eq != "eqbench-v2":
+        if eq != "eqbench-v2" or "out of range" in str(e):
             raise
         note = f"EQ-Bench v2 unavailable ({e}); used the held-out built-in EQ validation set"
-        return ProbeSpec(math="validation", eq="validation"), note
+        return replace(spec, eq="validation"), note
 
 
 def check_held_out(directory: Path, meta: SweepMeta, probes: ProbeSpec) -> None:
@@ -79,8 +83,13 @@ def run_validation(
     eq: str = "eqbench-v2",
     options: ScanOptions | None = None,
     on_event: Callable[[ScanEvent], None] | None = None,
+    n_math: int | None = None,
+    n_eq: int | None = None,
+    min_parse_rate: float | None = None,
 ) -> tuple[ReportSummary, str | None]:
     """Validate the top ``top`` configs of the sweep in ``directory``; returns the new report.
+    ``n_math``/``n_eq`` take a smaller sample of the validation sets (quicker, wider intervals);
+    ``min_parse_rate`` replaces the options' guard on the baseline's parse rate.
 
     Raises:
         ProbeError: the validation probes share items with the sweep's search probes.
@@ -91,9 +100,11 @@ def run_validation(
     configs = finalists(summary, top)
     if not configs:
         raise ScanError(f"{directory}: no scored configs to validate yet; run the scan first")
-    probes, note = validation_probes(eq)
+    probes, note = validation_probes(eq, n_math, n_eq)
     check_held_out(directory, meta, probes)
     base = options or ScanOptions(runtime=RuntimeOptions(**(meta.get("runtime") or {})))
+    if min_parse_rate is not None:
+        base = replace(base, min_parse_rate=min_parse_rate)
     build = BuildOptions(write_swa_pattern=bool((meta.get("build") or {}).get("write_swa_pattern")))
     opts = replace(base, probes=probes, grid=GridSpec(configs=(BASELINE, *configs)), build=build)
     sub = directory / VALIDATION_DIR

@@ -68,6 +68,10 @@ class ValidationRow:
     rank: int
     search_rank: int | None
 
+    @property
+    def verdict(self) -> str:
+        return interval_verdict(self.d_math, self.d_eq)
+
 
 @dataclass(frozen=True, slots=True)
 class ReportSummary:
@@ -220,6 +224,15 @@ def validate(summary: ReportSummary, rows: Sequence[ResultRow]) -> tuple[Validat
     search = {s.config: s.rank for s in summary.ranked}
     ranked = rank_scores(scores, summary.metric)
     return tuple(ValidationRow(s.config, *boot[s.config], s.rank or 0, search.get(s.config)) for s in ranked)
+
+
+def interval_verdict(*intervals: tuple[float, float, float]) -> str:
+    """What (mean, low, high) 95 % intervals of differences say together: "better" when one lies
+    above 0 and none below, "worse" the mirror, "mixed" when one lies on each side, and "no clear
+    change" when every interval holds 0 (or has no items)."""
+    up = any(low > 0 for _, low, _ in intervals)
+    down = any(high < 0 for _, _, high in intervals)
+    return "mixed" if up and down else "better" if up else "worse" if down else "no clear change"
 
 
 def paired_bootstrap(

@@ -23,7 +23,7 @@ from ..scan.sweepdir import BASELINE
 from ..untrusted import safe_code, safe_csv, safe_line, safe_markdown
 from .metrics import METRIC_LABELS
 from .pareto import pareto_front
-from .ranking import ConfigScore, ReportSummary, ValidationRow
+from .ranking import ConfigScore, ReportSummary, ValidationRow, interval_verdict
 from .sections import early_stopped_markdown, layer_map_comment, pareto_markdown, search_markdown
 
 _PLAIN_CONFIG_RE = re.compile(r"[0-9,;:a-z ]+")  # the config grammar: safe between double quotes
@@ -132,7 +132,7 @@ def to_json(summary: ReportSummary) -> dict[str, Any]:
         "metric_label": METRIC_LABELS[summary.metric],
         "best": None if summary.best is None else summary.best.config,
         "configs": [_row_dict(s) for s in summary.configs],
-        "validation": [asdict(v) for v in summary.validation],
+        "validation": [{**asdict(v), "verdict": v.verdict} for v in summary.validation],
     }
 
 
@@ -206,20 +206,40 @@ def report_markdown(
     return "\n".join(out)
 
 
+def format_validation(summary: ReportSummary) -> str:
+    """The terminal view of a validation: each re-scored config's Δ with 95 % intervals, its verdict,
+    and the build line of the best config whose verdict is "better" (or why there is none)."""
+    lines = [
+        f"validation of {safe_line(summary.model_name)}: Δ vs the baseline on the validation sets, 95 % intervals",
+        f"{'rank':>4}  {'config':<12} {'Δmath [95 % CI]':<25} {'Δeq [95 % CI]':<25} {'verdict':<16} search rank",
+    ]
+    for v in summary.validation:
+        m, e = (f"{_f(d[0])} [{_f(d[1])}, {_f(d[2])}]" for d in (v.d_math, v.d_eq))
+        was = "—" if v.search_rank is None else v.search_rank
+        lines.append(f"{v.rank:>4}  {safe_line(v.config):<12} {m:<25} {e:<25} {v.verdict:<16} {was}")
+    better = [v for v in summary.validation if v.verdict == "better"]
+    if better:
+        lines.append("build the best validated: " + build_command(summary.model_path, better[0].config))
+    else:
+        lines.append("no config is clearly better than the baseline: every gain is within the noise or mixed")
+    return "\n".join(lines)
+
+
 def validation_markdown(rows: Sequence[ValidationRow]) -> str:
     """The "Validation" section: Δ with 95 % bootstrap intervals and rank change vs the search."""
     out = [
         "## Validation\n\nRe-scored on the large probe sets; 95 % paired bootstrap intervals "
-        "(10,000 resamples); change = search rank − validation rank (positive: moved up).\n",
-        "| rank | config | Δ math [95 % CI] | Δ EQ [95 % CI] | search rank | change |",
-        "|---|---|---|---|---|---|",
+        "(10,000 resamples); change = search rank − validation rank (positive: moved up). Verdict: better "
+        "when an interval lies above 0 and none below; an interval that holds 0 is noise, not a gain.\n",
+        "| rank | config | Δ math [95 % CI] | Δ EQ [95 % CI] | verdict | search rank | change |",
+        "|---|---|---|---|---|---|---|",
     ]
     for v in rows:
         m, e, was = v.d_math, v.d_eq, v.search_rank
         change = "—" if was is None else ("=" if was == v.rank else f"{was - v.rank:+d}")
         out.append(
             f"| {v.rank} | {safe_code(v.config)} | {_f(m[0])} [{_f(m[1])}, {_f(m[2])}] | {_f(e[0])} "
-            f"[{_f(e[1])}, {_f(e[2])}] | {'—' if was is None else was} | {change} |"
+            f"[{_f(e[1])}, {_f(e[2])}] | {v.verdict} | {'—' if was is None else was} | {change} |"
         )
     return "\n".join(out)
 
@@ -240,7 +260,7 @@ def eval_markdown(data: Mapping[str, Any]) -> str:
         cells = []
         for m in models:
             d = t["diff"][m]
-            verdict = "better" if d["low"] > 0 else "worse" if d["high"] < 0 else "no clear change"
+            verdict = interval_verdict((d["mean"], d["low"], d["high"]))
             cells += [_f(t["scores"][m], sign=False), f"{_f(d['mean'])} [{_f(d['low'])}, {_f(d['high'])}] {verdict}"]
         head = [safe_markdown(t["task"]), safe_markdown(t["metric"]), str(t["n_items"])]
         out.append("| " + " | ".join([*head, _f(t["scores"]["source"], sign=False), *cells]) + " |")

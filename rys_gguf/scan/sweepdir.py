@@ -215,6 +215,7 @@ def probe_spec_of(meta: SweepMeta, directory: Path, eq_file: Path | None = None)
     info = meta.get("probe_set") or {}
     math_label, eq_label = str(info.get("math", "search16")), str(info.get("eq", "builtin16"))
     math = re.sub(r"\d+$", "", math_label) or "none"
+    n_math = int(math_label[len(math) :]) if math != "none" and math_label[len(math) :] else None
     n_eq: int | None = None
     if eq_label.startswith("file:"):
         if eq_file is None:
@@ -225,7 +226,7 @@ def probe_spec_of(meta: SweepMeta, directory: Path, eq_file: Path | None = None)
         eq = m.group(1) if m else eq_label
         n_eq = int(m.group(2)) if m and m.group(2) else None
     spec = ProbeSpec(math=math, eq=eq, eq_scorer=str(info.get("eq_scorer", "eqbench-v2")),
-                     seed=int(info.get("seed", 0)), n_eq=n_eq)  # fmt: skip
+                     seed=int(info.get("seed", 0)), n_eq=n_eq, n_math=n_math)  # fmt: skip
     try:
         rebuilt = load_probe_set(**asdict(spec)).hash
     except ProbeError as e:
