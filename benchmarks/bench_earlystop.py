@@ -17,7 +17,7 @@ import argparse
 import json
 import sys
 import tempfile
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from rys_gguf.builder.layout import BuildOptions
@@ -71,7 +71,7 @@ def fit_cost(points: list[tuple[int, float]]) -> tuple[float, float]:
 
 def simulate(answers: list[str], tokens: list[int], limit: int) -> int | None:
     """The token count at which the watch would stop a config with these answers, or None."""
-    watch = GarbageWatch(load_probe_set(**PROBES.__dict__))
+    watch = GarbageWatch(load_probe_set(**asdict(PROBES)))
     longest = max(min(n, limit) for n in tokens)
     for t in range(WATCH_EVERY, longest + WATCH_EVERY, WATCH_EVERY):
         partials = [
@@ -112,9 +112,9 @@ def main() -> int:
             return 0
         rows = [r for r in read_rows(args.answers / RESULTS_FILE) if r.get("answers") and r["config"] != "0,0"]
         meta = json.loads((args.answers / "sweep.json").read_text())
-        if meta.get("probe_set", {}).get("hash") != load_probe_set(**PROBES.__dict__).hash:
+        if meta.get("probe_set", {}).get("hash") != load_probe_set(**asdict(PROBES)).hash:
             sys.exit(f"{args.answers}: not a math-only search16 sweep; the simulation replays that probe set")
-        limit = load_probe_set(**PROBES.__dict__).items[0].max_tokens
+        limit = load_probe_set(**asdict(PROBES)).items[0].max_tokens
         stopped, saved, total = 0, 0.0, 0.0
         for row in rows:
             answers = list(row["answers"] or [])
