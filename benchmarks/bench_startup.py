@@ -38,11 +38,11 @@ def commands() -> list[str]:
 
 def bytecode_note() -> str:
     """Start-up as users get it needs the package byte-compiled, as pip does at install."""
+    import importlib
     import importlib.util
 
-    import rys_gguf.cli.app as probe
-
-    if Path(importlib.util.cache_from_source(probe.__file__)).exists():
+    probe = importlib.import_module("rys_gguf.cli.app")  # the module (the package's ``app`` is the App)
+    if Path(importlib.util.cache_from_source(str(probe.__file__))).exists():
         return ""
     return " (package not byte-compiled: start-up includes compiling; run python -m compileall rys_gguf)"
 
