@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from .command import Command, argument, option, switch
 from .options import (
+    MEMORY,
     N_CTX,
     NO_PNG,
     NO_THINK,
@@ -15,6 +16,7 @@ from .options import (
     SWA_PATTERN,
     TOP,
     parse_floats,
+    parse_memory,
     parse_range,
 )
 from .progress import LazyBar, echo
@@ -61,6 +63,7 @@ def scan_command(
     tensor_split: str | None,
     main_gpu: int,
     gpus: str | None,
+    memory: str | None,
     n_ctx: int,
     threads: int | None,
     flash_attn: bool,
@@ -96,6 +99,7 @@ def scan_command(
         cache_dir=cache_dir,
         config_timeout=config_timeout,
         min_parse_rate=min_parse_rate,
+        memory=parse_memory(memory),
     )  # fmt: skip
     with LazyBar(quiet, unit="config", desc="scan") as bar:
 
@@ -105,13 +109,13 @@ def scan_command(
             if row["status"] != "ok":
                 bar.write(f"{row['config']}: failed: {row.get('reason')}")
 
-        result = run_scan(model, out, options, on_event)
+        result = run_scan(model, out, options, on_event, on_plan=bar.write)
     summary = write_report(out, top=top)
     echo(format_table(summary, top))
     echo(terminal_heatmap(summary, summary.metric))
     echo(
         f"{result.n_run} configs measured ({result.n_failed} failed), {result.n_resumed} already done, "
-        f"{result.n_skipped} skipped by architecture rules; report: {out / 'report.md'}"
+        f"{result.n_skipped} skipped (architecture rules or memory); report: {out / 'report.md'}"
     )
     best = summary.best
     if best is not None:
@@ -132,7 +136,7 @@ def merge_command(out: Path, dirs: list[Path], metric: str, top: int, no_png: bo
         echo(f"rys-gguf: warning: {warning}", err=True)
     echo(
         f"merged {result.n_rows_read} rows from {result.n_sweeps} sweeps into {out}: "
-        f"{result.n_configs} configs, {result.n_skipped} skipped by architecture rules"
+        f"{result.n_configs} configs, {result.n_skipped} skipped (architecture rules or memory)"
     )
     if not no_report:
         show(write_report(out, metric, top, png=not no_png), top)
@@ -172,6 +176,7 @@ COMMANDS = [
             option("--seed", help="Seed of the generated math questions.", type=int, default=0),
             *RUNTIME,
             option("--gpus", help="One worker per GPU, e.g. 0,1 (when the model fits on one)."),
+            MEMORY,
             N_CTX,
             NO_THINK,
             option(

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .command import Command, CommandFailed, argument, option, switch
-from .options import FORCE, MODEL, QUIET, RUNTIME
+from .options import FORCE, MEMORY, MODEL, QUIET, RUNTIME, parse_memory
 from .progress import LazyBar, echo
 from .scan import runtime_options
 
@@ -26,6 +26,7 @@ def verify_command(
     main_gpu: int,
     threads: int | None,
     flash_attn: bool,
+    memory: str | None,
     quiet: bool,
 ) -> None:
     from ..gguffile.reader import GGUFModel
@@ -44,6 +45,7 @@ def verify_command(
         report = verify_model(
             src, rys, text or FIXED_TEXT, options,
             n_sample_tokens=max_tokens or N_SAMPLE_TOKENS, progress=bar.update, stage=stage,
+            memory=parse_memory(memory),
         )  # fmt: skip
     echo(format_report(report))
     if not report.passed:
@@ -119,6 +121,7 @@ COMMANDS = [
             option("--text", help="Text to compare next-token distributions on (default: a fixed one)."),
             option("--max-tokens", help="Length of each greedy sample (default: 32 tokens).", type=int),
             *RUNTIME,
+            MEMORY,
             QUIET,
         ),
     ),

@@ -42,8 +42,13 @@ def run_validation(
     eq: str = "eqbench-v2",
     options: ScanOptions | None = None,
     on_event: Callable[[ScanEvent], None] | None = None,
+    memory: tuple[int, ...] | None = None,
 ) -> tuple[ReportSummary, str | None]:
-    """Validate the top ``top`` configs of the sweep in ``directory``; returns the new report."""
+    """Validate the top ``top`` configs of the sweep in ``directory``; returns the new report.
+
+    ``memory`` is the budget per device (None: what llama.cpp reports; (): no check): configs
+    that cannot fit are skipped, and an unchanged model that cannot fit stops before loading.
+    """
     meta = read_meta(directory)
     summary = write_report(directory, png=False)
     configs = [s.config for s in summary.ranked[:top]]
@@ -52,6 +57,8 @@ def run_validation(
     probes, note = validation_probes(eq)
     base = options or ScanOptions(runtime=RuntimeOptions(**(meta.get("runtime") or {})))
     opts = replace(base, probes=probes, grid=GridSpec(configs=(BASELINE, *configs)))
+    if memory is not None:
+        opts = replace(opts, memory=memory)
     sub = directory / VALIDATION_DIR
     run_scan(Path(meta["model"]["path"]), sub, opts, on_event)
     write_atomic(directory / VALIDATION_FILE, (sub / RESULTS_FILE).read_bytes(), RESUME_FIX)

@@ -93,7 +93,7 @@ def draw_png(summary: ReportSummary, metric: str, path: Path) -> None:
         )
     handles += [
         Patch(facecolor=FAILED, label=f"failed ({len(summary.failed)})"),
-        Patch(facecolor=SKIPPED, label=f"skipped by architecture rules ({len(summary.skipped)})"),
+        Patch(facecolor=SKIPPED, label=f"skipped: architecture rules or memory ({len(summary.skipped)})"),
         Line2D([], [], ls="", marker=".", color="#bbbbbb", label="not scanned"),
     ]
     step = 1 if n <= 26 else 2 if n <= 50 else 4 if n <= 100 else 8

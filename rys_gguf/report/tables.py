@@ -72,7 +72,7 @@ def format_table(summary: ReportSummary, top: int = 10) -> str:
         lines.append(f"      ... {len(summary.failed) - top} more failed (see ranking.csv)")
     if summary.skipped:
         ex = summary.skipped[0]
-        lines.append(f"skipped {len(summary.skipped)} by architecture rules, e.g. {ex.config}: {ex.reason}")
+        lines.append(f"skipped {len(summary.skipped)} (architecture rules or memory), e.g. {ex.config}: {ex.reason}")
     if summary.best is not None:
         lines.append("build the best: " + build_command(summary.model_path, summary.best.config))
     return "\n".join(lines)
@@ -119,7 +119,7 @@ def report_markdown(summary: ReportSummary, top: int = 10, images: Sequence[str]
         f"# RYS scan: {summary.model_name}\n\nModel `{summary.model_path}` ({summary.n_layers} "
         f"layers). Baseline {BASELINE}: math {_f(b.math, sign=False)}, EQ {_f(b.eq, sign=False)}. "
         f"{len(summary.ranked)} configs scored, {len(summary.failed)} failed, "
-        f"{len(summary.skipped)} skipped by architecture rules. "
+        f"{len(summary.skipped)} skipped (architecture rules or memory). "
         f"Ranked by {METRIC_LABELS[summary.metric]}.\n"
     ]
     if images:

@@ -1,4 +1,4 @@
-"""Everything a sweep can be told, grouped: runtime, probes, grid, build rules, workers."""
+"""Everything a sweep can be told, grouped: runtime, probes, grid, build rules, workers, memory."""
 
 from __future__ import annotations
 
@@ -22,3 +22,4 @@ class ScanOptions:
     config_timeout: float | None = None
     min_parse_rate: float = 0.5
     worker_cmd: tuple[str, ...] = ()  # () = $RYS_WORKER_CMD, else this Python's rys_gguf.scan.worker
+    memory: tuple[int, ...] | None = None  # bytes per device; None: what llama.cpp reports; (): no check
