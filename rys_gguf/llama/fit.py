@@ -27,7 +27,10 @@ from .survey import gpu_backend_installed, survey
 def refusal(budget: MemoryBudget) -> str:
     """What to say after the numbers: where the budget came from, and what to change."""
     change = "offload fewer layers (--n-gpu-layers)" if budget.gpu else "raise --memory"
-    return f"budget: {budget.source}; nothing was loaded; {change}, lower --n-ctx or use a smaller model"
+    return (
+        f"budget: {budget.source}; nothing was loaded; {change}, set --n-ctx (e.g. 4096) to decode fewer "
+        "prompts at once, or use a smaller model"
+    )
 
 
 def resolve_budget(memory: tuple[int, ...] | None, runtime: RuntimeOptions) -> MemoryBudget | None:
