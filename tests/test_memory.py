@@ -72,6 +72,29 @@ def test_sliding_window_layers_hold_their_window_when_not_full(tmp_path: Path) -
     assert windowed == per_cell * (2048 + 5 * 768)  # min(2048, 4 + 512 ubatch) padded to 256
 
 
+def test_gpu_offload_places_weights_and_kv_as_llama_cpp_does(tmp_path: Path) -> None:
+    """Input embeddings stay on the host; a tied output matrix gets its own GPU copy; with
+    --n-gpu-layers k the last k of the layers and the output layer (and their KV cache) go to
+    the GPU, llama.cpp counting the output layer as one."""
+    src = write_tiny_model(tmp_path / "m.gguf", TinySpec("gemma3", n_layers=6))  # tied embeddings
+    mem = planner(src)
+    with GGUFModel(src) as model:
+        sizes = {t.name: t.n_bytes for t in model.tensors}
+    embd = sizes["token_embd.weight"]
+    layers = sum(n for name, n in sizes.items() if name.startswith("blk."))
+    ctx = [ContextShape(512, 2)]
+    cpu, full = mem.estimate(None, ctx), mem.estimate(None, ctx, gpu=True)
+    assert cpu.weights == sum(sizes.values()) and cpu.device == cpu.total
+    assert full.weights == sum(sizes.values()) and full.host == embd  # the output copy on the GPU
+    assert full.device == full.weights + full.kv + full.compute
+    part = mem.estimate(None, ctx, gpu=True, n_gpu_layers=2)  # layer 5 and the output layer
+    head = sum(sizes.values()) - layers  # input embeddings and the output norm
+    last = sum(n for name, n in sizes.items() if name.startswith("blk.5."))
+    assert part.weights == last + head  # the output norm and the tied matrix's GPU copy
+    assert part.kv == full.kv // 6
+    assert part.host == embd + layers - last + full.kv - part.kv
+
+
 def test_budget_available_per_split() -> None:
     gb = 10**9
     two = MemoryBudget((24 * gb, 24 * gb), "--memory", gpu=True)

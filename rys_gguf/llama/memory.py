@@ -4,8 +4,10 @@ Three parts, each from what llama.cpp itself allocates (build 0c1e57098):
 
 - weights: the tensor bytes of the layer path, every duplicated layer counted again (GGUF cannot
   alias tensor data, so each is a real copy). With GPU offload the input embeddings stay in host
-  memory and a tied output matrix is copied to the GPU; on the CPU, x86 with AVX2 repacks
-  Q4_0/Q4_K/IQ4_NL/MXFP4 matrices into a second buffer (``CPU_REPACK``), counted too.
+  memory and a tied output matrix is copied to the GPU; ``n_gpu_layers`` = k puts the last k
+  of the layers-plus-output on the GPU (llama.cpp counts the output layer as one), each layer's
+  KV cache where the layer runs. On the CPU, x86 with AVX2 repacks Q4_0/Q4_K/IQ4_NL/MXFP4
+  matrices into a second buffer (``CPU_REPACK``), counted too.
 - KV cache, per context: for each layer with attention, K and V of ``n_ctx_seq`` cells per
   sequence and one stream per sequence (the engine's contexts are not unified), f16 unless told.
   K is ``key_length x head_count_kv(layer)`` wide; V is as wide as the widest layer's V when V is
@@ -47,7 +49,7 @@ from ..errors import LlamaError
 from ..files import format_bytes
 from ..gguffile.reader import GGUFModel
 from ..gguffile.spec import GGML_TYPES, TOKENS_KEY, group_by_layer
-from .batching import CELL_QUANTUM, N_BATCH, SEQUENTIAL_N_CTX, group_waves, pad_cells
+from .batching import N_BATCH, SEQUENTIAL_N_CTX, group_waves, pad_cells
 
 SWA_FULL = True  # llama_context_default_params: sliding-window layers get full-size caches
 F16 = 1
@@ -76,7 +78,7 @@ class MemoryEstimate:
     """Bytes a loaded model needs, split as llama.cpp allocates them."""
 
     weights: int  # on the device that runs the layers (all weights on the CPU)
-    host_weights: int  # in host memory besides (input embeddings when offloaded; CPU repacks)
+    host: int  # in host memory besides, when offloading: input embeddings, layers (and KV) not offloaded
     kv: int
     compute: int
     output: int  # host memory: the logits buffers
@@ -91,11 +93,11 @@ class MemoryEstimate:
 
     @property
     def total(self) -> int:
-        return self.weights + self.host_weights + self.kv + self.compute + self.output
+        return self.weights + self.host + self.kv + self.compute + self.output
 
     def describe(self) -> str:
         """'weights 45.1 GB, KV cache 3.2 GB, compute 0.9 GB' (what the device holds)."""
-        weights = self.weights if self.on_gpu else self.weights + self.host_weights
+        weights = self.weights if self.on_gpu else self.weights + self.host
         parts = [f"weights {_size(weights)}", f"KV cache {_size(self.kv)}", f"compute {_size(self.compute)}"]
         if not self.on_gpu:
             parts.append(f"logits {_size(self.output)}")
@@ -150,11 +152,12 @@ class ModelMemory:
             flags = [bool(x) for x in pattern]
         else:
             flags = swa_flags(c, n_all) if c.swa and c.period > 1 and n_swa else [False] * n_all
+        key_length = _int(model, f"{arch}.attention.key_length", 0)
+        value_length = _int(model, f"{arch}.attention.value_length", 0)
         layers = []
         for il in range(n_all):
             h = head[il] or max(head)
-            k_len = _int(model, f"{arch}.attention.key_length", n_embd // h)
-            v_len = _int(model, f"{arch}.attention.value_length", n_embd // h)
+            k_len, v_len = key_length or n_embd // h, value_length or n_embd // h
             has_kv = head_kv[il] > 0 and il < c.n_layers  # MTP layers are filtered out of the cache
             if kv_lora:  # MLA: K holds the compressed KV and the RoPE part, no V
                 k_width, v_width = (kv_lora + n_rot, 0) if has_kv else (0, 0)
@@ -171,7 +174,6 @@ class ModelMemory:
                 )
             )
         n_head = max(head)
-        k_len = _int(model, f"{arch}.attention.key_length", n_embd // n_head)
         input_t, output_t = others.get(INPUT_TENSOR), others.get(OUTPUT_TENSOR)
         input_bytes = input_t.n_bytes if input_t else 0
         rest = [t for name, t in others.items() if name not in (INPUT_TENSOR, OUTPUT_TENSOR)]
@@ -190,7 +192,7 @@ class ModelMemory:
             n_embd=n_embd,
             n_vocab=vocab.count if vocab is not None else 0,
             n_head=n_head,
-            q_width=k_len * n_head,
+            q_width=(key_length or n_embd // n_head) * n_head,
             n_ff=n_ff,
             n_swa=n_swa,
         )
@@ -236,18 +238,29 @@ class ModelMemory:
             host = self.input_bytes + sum(x.n_bytes for x in host_layers)
             host += self.other_bytes + self.output_bytes if n < first_off else 0
             host += sum(x.repacked for x in host_layers) if _repacks() else 0
-        kv = sum(self._kv(layers, s, flash_attn, type_k, type_v, swa_full) for s in contexts)
-        compute = sum(self._compute(layers, s, flash_attn, swa_full) for s in contexts)
+            # A layer's KV cache lives where the layer runs; widths stay those of all layers.
+            host += sum(self._kv(layers, s, flash_attn, type_k, type_v, swa_full, host_layers) for s in contexts)
+        kv_layers = dev_layers if gpu else layers
+        kv = sum(self._kv(layers, s, flash_attn, type_k, type_v, swa_full, kv_layers) for s in contexts)
+        compute = sum(self._compute(layers, s, flash_attn) for s in contexts)
         output = sum(4 * self.n_vocab * max(s.n_outputs or s.n_seq, s.n_seq) for s in contexts)
         return MemoryEstimate(dev, host, kv, compute, output, gpu)
 
     def _kv(
-        self, layers: Sequence[_Layer], s: ContextShape, flash_attn: bool, type_k: int, type_v: int, swa_full: bool
+        self,
+        layers: Sequence[_Layer],
+        s: ContextShape,
+        flash_attn: bool,
+        type_k: int,
+        type_v: int,
+        swa_full: bool,
+        counted: Sequence[_Layer],
     ) -> int:
+        """KV bytes of the ``counted`` layers (V as wide as the widest of all ``layers``)."""
         v_max = max((x.v_width for x in layers), default=0)
-        swa_cells = s.n_ctx_seq if swa_full else _pad(min(s.n_ctx_seq, self.n_swa + s.n_ubatch))
+        swa_cells = s.n_ctx_seq if swa_full else pad_cells(min(s.n_ctx_seq, self.n_swa + s.n_ubatch))
         total = 0.0
-        for x in layers:
+        for x in counted:
             if not x.k_width:
                 continue
             cells = swa_cells if x.swa else s.n_ctx_seq
@@ -255,7 +268,7 @@ class ModelMemory:
             total += (x.k_width * _type_bytes(type_k) + v_width * _type_bytes(type_v)) * cells * s.n_seq
         return int(total)
 
-    def _compute(self, layers: Sequence[_Layer], s: ContextShape, flash_attn: bool, swa_full: bool) -> int:
+    def _compute(self, layers: Sequence[_Layer], s: ContextShape, flash_attn: bool) -> int:
         t = min(s.n_ctx, s.n_ubatch, s.n_batch)
         t_out = min(t, s.n_batch)
         kv_width = max((x.k_width for x in layers), default=0)
@@ -273,10 +286,6 @@ class ModelMemory:
 
 def _no_kv(x: _Layer) -> _Layer:
     return _Layer(x.n_bytes, x.repacked, 0, 0, x.swa)
-
-
-def _pad(n: int) -> int:
-    return -(-n // CELL_QUANTUM) * CELL_QUANTUM
 
 
 def _type_bytes(ggml_type: int) -> float:
@@ -325,14 +334,14 @@ def worker_contexts(needs: Sequence[int], n_seq_max: int, n_ctx: int = 0) -> lis
     waves = group_waves(needs, min(max(n_seq_max, 1), 256), n_ctx)
     longest = max(needs, default=1)
     widest = max((len(w) for w in waves), default=1)
-    return [ContextShape(_pad(n_ctx or SEQUENTIAL_N_CTX)), ContextShape(pad_cells(longest), widest)]
+    return [ContextShape(pad_cells(n_ctx or SEQUENTIAL_N_CTX)), ContextShape(pad_cells(longest), widest)]
 
 
 def logits_contexts(n_tokens: int, n_sample: int, n_ctx: int = 0) -> list[ContextShape]:
     """The contexts ``verify`` creates on each model: the Llama object's, the per-position
     logits one (a logit row per token) and the one greedy sample's."""
     return [
-        ContextShape(_pad(n_ctx or SEQUENTIAL_N_CTX)),
+        ContextShape(pad_cells(n_ctx or SEQUENTIAL_N_CTX)),
         ContextShape(pad_cells(n_tokens), 1, n_outputs=min(n_tokens, N_BATCH)),
         ContextShape(pad_cells(n_tokens + n_sample)),
     ]
