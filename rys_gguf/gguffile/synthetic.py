@@ -1,16 +1,19 @@
 """Synthetic llama models written with our own writer: loadable by llama.cpp, any size, offline.
 
 For benchmarks and machine checks where no model can be downloaded: `write_llama` writes a llama
-GGUF with a small SentencePiece-style vocabulary (the 256 byte tokens and a few pieces) and
-random F16 weights, one random matrix per shape reused by every layer, so a 2 GB model takes
-seconds to write and memory stays at one layer's worth. The weights are scaled by 1/sqrt(fan-in),
-so activations stay finite and logits are comparable between backends.
+GGUF with a small SentencePiece-style vocabulary (the 256 byte tokens, a few pieces, and every
+prefix of the ``words`` given, so text made of them takes about as many tokens as with a real
+tokenizer rather than one per byte) and random F16 weights, one random matrix per shape reused
+by every layer, so a 2 GB model takes seconds to write and memory stays at one layer's worth.
+The weights are scaled by 1/sqrt(fan-in), so activations stay finite and logits are comparable
+between backends.
 
 Left out: realistic weights (the text is nonsense), quantized types, other architectures.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +44,7 @@ class LlamaShape:
     n_ff: int = 0  # 0 = 2 * n_embd
     n_ctx_train: int = 4096
     seed: int = 0
+    words: tuple[str, ...] = ()  # whole words the tokenizer should know (prefixes are added)
 
     @property
     def heads(self) -> tuple[int, int]:
@@ -51,12 +55,29 @@ class LlamaShape:
     def ff(self) -> int:
         return self.n_ff or 2 * self.n_embd
 
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        """The vocabulary: specials, bytes, letters, then each word's prefixes ("▁W", "▁Wh"...)."""
+        seen = dict.fromkeys(TOKENS)
+        for word in self.words:
+            piece = "▁" + word
+            for k in range(2, len(piece) + 1):
+                seen.setdefault(piece[:k])
+        return tuple(seen)
+
+    @property
+    def n_params(self) -> int:
+        """Weights in the model: every tensor's elements, norms included."""
+        return sum(math.prod(ne) for _, ne, _, _ in _tensors(self))
+
 
 def _kv(shape: LlamaShape) -> list[bytes]:
     n_head, n_head_kv = shape.heads
     u32, f32, arr = ValueType.UINT32, ValueType.FLOAT32, ValueType.ARRAY
-    scores = [0.0] * 259 + [float(len(p)) - i / 100 for i, p in enumerate(PIECES)]
-    token_types = [2, 3, 3, *[6] * 256, *[1] * len(PIECES)]  # unknown, control, byte, normal
+    pieces = shape.tokens[259:]
+    # SentencePiece merges the pair whose result scores highest: longer pieces score higher.
+    scores = [0.0] * 259 + [float(len(p)) - i / 1e6 for i, p in enumerate(pieces)]
+    token_types = [2, 3, 3, *[6] * 256, *[1] * len(pieces)]  # unknown, control, byte, normal
     entries: list[tuple[str, ValueType, object, ValueType | None]] = [
         ("general.architecture", ValueType.STRING, "llama", None),
         ("general.name", ValueType.STRING, f"synthetic llama {shape.n_layers}x{shape.n_embd}", None),
@@ -69,7 +90,7 @@ def _kv(shape: LlamaShape) -> list[bytes]:
         ("llama.attention.layer_norm_rms_epsilon", f32, 1e-6, None),
         ("llama.rope.freq_base", f32, 10000.0, None),
         ("tokenizer.ggml.model", ValueType.STRING, "llama", None),
-        ("tokenizer.ggml.tokens", arr, TOKENS, ValueType.STRING),
+        ("tokenizer.ggml.tokens", arr, shape.tokens, ValueType.STRING),
         ("tokenizer.ggml.scores", arr, scores, f32),
         ("tokenizer.ggml.token_type", arr, token_types, ValueType.INT32),
         ("tokenizer.ggml.unknown_token_id", u32, 0, None),
@@ -84,8 +105,9 @@ def _tensors(shape: LlamaShape) -> list[tuple[str, tuple[int, ...], int, str]]:
     """(name, ggml shape ne0 first, type, which random block) of every tensor, in file order."""
     n_head, n_head_kv = shape.heads
     e, ff, kv = shape.n_embd, shape.ff, shape.n_embd // n_head * n_head_kv
-    out = [("token_embd.weight", (e, len(TOKENS)), F16, "embd"), ("output_norm.weight", (e,), F32, "norm")]
-    out.append(("output.weight", (e, len(TOKENS)), F16, "embd"))
+    n_vocab = len(shape.tokens)
+    out = [("token_embd.weight", (e, n_vocab), F16, "embd"), ("output_norm.weight", (e,), F32, "norm")]
+    out.append(("output.weight", (e, n_vocab), F16, "embd"))
     for k in range(shape.n_layers):
         out += [
             (f"blk.{k}.attn_norm.weight", (e,), F32, "norm"),
@@ -102,10 +124,7 @@ def _tensors(shape: LlamaShape) -> list[tuple[str, tuple[int, ...], int, str]]:
 
 
 def _n_bytes(ne: tuple[int, ...], ggml_type: int) -> int:
-    n = 1
-    for x in ne:
-        n *= x
-    return n * GGML_TYPES[ggml_type][2]
+    return math.prod(ne) * GGML_TYPES[ggml_type][2]
 
 
 def _block(ne: tuple[int, ...], ggml_type: int, rng: np.random.Generator) -> bytes:
