@@ -105,8 +105,6 @@ def run_scan(
         model = stack.enter_context(GGUFModel(model_path))
         sweep = plan_sweep(model, options.grid, options.build)  # refuse a bad model before DIR is made
         sweep, memory_line = fit_sweep(model, sweep, options, probes)  # nothing loaded yet
-        if on_plan is not None:
-            on_plan(memory_line)
         stack.enter_context(locked(out_dir))
         name = model.get(NAME_KEY)
         meta: SweepMeta = {
@@ -138,6 +136,8 @@ def run_scan(
             raise ScanError(
                 f"{base}: cannot hold the shard cache ({e.strerror or e}); pick another --cache-dir"
             ) from None
+        if on_plan is not None:  # after every refusal: a refused scan prints only its reason
+            on_plan(memory_line)
         cache = ShardCache(model, root, options.build)
         try:
             pool = WorkerPool(cache, out_dir, options, meta, len(todo), on_event)
