@@ -3,7 +3,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export RYS_CACHE_DIR ?= $(CURDIR)/.cache
 
-.PHONY: test test-fast check lint format typecheck bench demo clean
+.PHONY: test test-fast check lint format typecheck bench demo clean gpu-bundle gpu-build gpu-check
 
 # The venv is created on first use; llama-cpp-python compiles from source the first time
 # (about 10 minutes on 2 cores; pip caches the wheel). torch is pinned to the CPU build.
@@ -47,6 +47,19 @@ bench: $(STAMP)
 	cd benchmarks && ../$(PY) bench_scale.py
 	cd benchmarks && ../$(PY) bench_search.py
 	cd benchmarks && ../$(PY) bench_earlystop.py
+
+# The GPU check travels to a machine without network: gpu-bundle (run here) puts llama-cpp-python's
+# source and the wheels its build needs under .gpu-bundle/; gpu-check (run there, with .gpu-bundle
+# carried) compiles it with CUDA, then measures. Without CUDA, gpu-check says so and exits 0.
+# gpu-build compiles only, for when one command cannot hold the compile and the measurements.
+gpu-bundle:
+	python3 benchmarks/gpu_bundle.py
+
+gpu-build:
+	python3 benchmarks/gpu_check.py --phase build
+
+gpu-check:
+	python3 benchmarks/gpu_check.py
 
 demo: $(STAMP)
 	$(PY) -m rys_gguf.demo

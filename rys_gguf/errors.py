@@ -58,3 +58,7 @@ class ExportError(RysError):
 
 class VerifyError(RysError):
     """The two files cannot be compared (not an RYS model, or SRC is itself one)."""
+
+
+class MemoryBudgetError(RysError):
+    """A model cannot fit the memory budget (--memory, or the GPUs' free memory llama.cpp reports)."""

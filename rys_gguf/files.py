@@ -164,10 +164,11 @@ def cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "rys-gguf"
 
 
-def format_bytes(n: float, unit: str | None = None) -> str:
-    """``12.3 MB`` below a gigabyte, ``4.56 GB`` from there (decimal units); ``unit`` forces one."""
+def format_bytes(n: float, unit: str | None = None, digits: int = 2) -> str:
+    """``12.3 MB`` below a gigabyte, ``4.56 GB`` from there (decimal units); ``unit`` forces one,
+    ``digits`` sets the gigabytes' decimals."""
     if unit == "GB" or (unit is None and abs(n) >= 1e9):
-        return f"{n / 1e9:.2f} GB"
+        return f"{n / 1e9:.{digits}f} GB"
     return f"{n / 1e6:.1f} MB"
 
 

@@ -73,7 +73,7 @@ def test_both_probes_parse_the_baseline_and_a_scan_resumes(smollm2_path: Path, t
         app, ["scan", str(smollm2_path), "--out", str(out), "--configs", str(configs), "--threads", "2", "-q"]
     )
     assert r.exit_code == 0, r.output
-    assert "1 configs measured (0 failed), 2 already done" in r.output
+    assert "1 configs measured (0 failed, 0 early-stopped), 2 already done" in r.output
     assert [row["config"] for row in rows_of(out)] == ["0,0", "10,14", "12,16"]
     ranking = json.loads((out / "ranking.json").read_text())
     assert {c["config"] for c in ranking["configs"]} == {"0,0", "10,14", "12,16"}

@@ -50,6 +50,15 @@ def parse_floats(text: str | None, option: str) -> tuple[float, ...] | None:
         raise OptionError(f"{option} {text!r}: expected numbers separated by commas, e.g. 1,1") from None
 
 
+def parse_memory(text: str | None) -> tuple[int, ...] | None:
+    """'24G,24G' -> bytes per device; 'none' -> () (no check); None or 'auto' -> None (detect)."""
+    if text is None or text.strip().lower() == "auto":
+        return None
+    if text.strip().lower() == "none":
+        return ()
+    return tuple(parse_size(part, "--memory") for part in text.split(","))
+
+
 def parse_range(text: str | None) -> tuple[int, int] | None:
     """'a:b' -> (a, b) with a < b."""
     if not text:
@@ -93,6 +102,12 @@ MAIN_GPU = option("--main-gpu", help="GPU for the model (split-mode none) or scr
 N_CTX = option("--n-ctx", help="Context size; 0 sizes it for all probe prompts at once.", type=int, default=0)
 THREADS = option("--threads", help="CPU threads (default: all cores).", type=positive_int)
 FLASH_ATTN = switch("--flash-attn", help="Use flash attention.")
+MEMORY = option(
+    "--memory",
+    help="Memory per device, e.g. 24G,24G: what cannot fit is skipped (a scan's configs) or refused, never "
+    "loaded. Default auto: each GPU's free memory as llama.cpp reports it (no check without GPU offload); "
+    "none: no check.",
+)
 NO_THINK = switch("--no-think", help="Thinking models: '/no_think' and a closed think block before each answer.")
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .command import Command, argument, option, switch
-from .options import MIN_PARSE_RATE, N_CTX, N_EQ, N_MATH, QUIET, RUNTIME, SWEEP, TOP, positive_int
+from .options import MEMORY, MIN_PARSE_RATE, N_CTX, N_EQ, N_MATH, QUIET, RUNTIME, SWEEP, TOP, parse_memory, positive_int
 from .progress import LazyBar, echo
 
 if TYPE_CHECKING:
@@ -14,7 +14,14 @@ if TYPE_CHECKING:
 
 
 def validate_command(
-    directory: Path, top: int, eq_set: str, n_math: int | None, n_eq: int | None, min_parse_rate: float, quiet: bool
+    directory: Path,
+    top: int,
+    eq_set: str,
+    n_math: int | None,
+    n_eq: int | None,
+    min_parse_rate: float,
+    memory: str | None,
+    quiet: bool,
 ) -> None:
     from ..prove.validate import run_validation
     from ..report.tables import format_validation
@@ -23,7 +30,7 @@ def validate_command(
     with LazyBar(quiet, unit="config", desc="validate") as bar:
         summary, note = run_validation(
             directory, top, eq_set, on_event=lambda e: bar.update(1, total=e.total), n_math=n_math, n_eq=n_eq,
-            min_parse_rate=min_parse_rate,
+            min_parse_rate=min_parse_rate, memory=parse_memory(memory),
         )  # fmt: skip
     if note:
         echo(f"note: {safe_line(note, None)}", err=True)
@@ -41,6 +48,7 @@ def eval_command(
     top: int,
     sequential: bool,
     runtime: RuntimeOptions,
+    memory: str | None,
     quiet: bool,
 ) -> None:
     from ..errors import OptionError
@@ -61,7 +69,7 @@ def eval_command(
         def evaluate(source: Path, candidates: list[Candidate], folder: Path) -> dict[str, object]:
             return run_eval(
                 source, candidates, names, folder, runtime, limit=limit, sequential=sequential, stage=stage,
-                progress=bar.update,
+                progress=bar.update, memory=parse_memory(memory),
             )  # fmt: skip
 
         if sweep is not None:
@@ -96,6 +104,7 @@ COMMANDS = [
             N_MATH,
             N_EQ,
             MIN_PARSE_RATE,
+            MEMORY,
             QUIET,
         ),
     ),
@@ -119,6 +128,7 @@ COMMANDS = [
             TOP(help="With --sweep: how many of the best configs.", default=3),
             switch("--sequential", help="Generate one request at a time (a check of the batched runner)."),
             RUNTIME.with_params(N_CTX),
+            MEMORY,
             QUIET,
         ),
     ),

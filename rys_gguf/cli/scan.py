@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from .command import Command, argument, option, switch
 from .options import (
+    MEMORY,
     MIN_PARSE_RATE,
     N_CTX,
     N_EQ,
@@ -18,6 +19,7 @@ from .options import (
     SWA_PATTERN,
     TOP,
     parse_floats,
+    parse_memory,
     parse_range,
 )
 from .progress import LazyBar, echo
@@ -50,6 +52,7 @@ def scan_command(
     seed: int,
     runtime: RuntimeOptions,
     gpus: str | None,
+    memory: str | None,
     cache_dir: Path | None,
     config_timeout: float | None,
     write_swa_pattern: bool,
@@ -93,6 +96,7 @@ def scan_command(
         config_timeout=config_timeout,
         min_parse_rate=min_parse_rate,
         early_stop=not no_early_stop,
+        memory=parse_memory(memory),
     )  # fmt: skip
     with LazyBar(quiet, unit="config", desc="scan") as bar:
 
@@ -102,14 +106,14 @@ def scan_command(
             if row["status"] != "ok":
                 bar.write(f"{safe_line(row['config'])}: {row['status']}: {safe_line(row.get('reason'))}")
 
-        result = run_scan(model, out, options, on_event)
+        result = run_scan(model, out, options, on_event, on_plan=bar.write)
     summary = write_report(out, metric, top=top)
     echo(format_table(summary, top))
     echo(terminal_heatmap(summary, summary.metric))
     echo(
         f"{result.n_run} configs measured ({result.n_failed} failed, {result.n_early_stopped} early-stopped), "
         f"{result.n_resumed} already done, "
-        f"{result.n_skipped} skipped by architecture rules; report: {safe_line(out / 'report.md')}"
+        f"{result.n_skipped} skipped (architecture rules or memory); report: {safe_line(out / 'report.md')}"
     )
     best = summary.best  # format_table printed its build command
     if best is not None and (best.d_sum or 0.0) <= 0:
@@ -129,7 +133,7 @@ def merge_command(out: Path, dirs: list[Path], metric: str, top: int, no_png: bo
         echo(f"rys-gguf: warning: {safe_line(warning, None)}", err=True)
     echo(
         f"merged {result.n_rows_read} rows from {result.n_sweeps} sweeps into {safe_line(out)}: "
-        f"{result.n_configs} configs, {result.n_skipped} skipped by architecture rules"
+        f"{result.n_configs} configs, {result.n_skipped} skipped (architecture rules or memory)"
     )
     if not no_report:
         show(write_report(out, metric, top, png=not no_png), top)
@@ -171,6 +175,7 @@ COMMANDS = [
             option("--seed", help="Seed of the generated math questions.", type=int, default=0),
             RUNTIME.with_params(N_CTX, NO_THINK),
             option("--gpus", help="One worker per GPU, e.g. 0,1 (when the model fits on one)."),
+            MEMORY,
             option(
                 "--cache-dir",
                 help="Where per-layer shards go (tmpfs is a good choice); removed at the end.",

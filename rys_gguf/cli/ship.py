@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..untrusted import MAX_MESSAGE, safe_line
 from .command import Command, CommandFailed, argument, option, switch
-from .options import FORCE, MODEL, QUIET, RUNTIME
+from .options import FORCE, MEMORY, MODEL, QUIET, RUNTIME, parse_memory
 from .progress import LazyBar, echo
 
 if TYPE_CHECKING:
@@ -22,6 +22,7 @@ def verify_command(
     text: str | None,
     max_tokens: int | None,
     runtime: RuntimeOptions,
+    memory: str | None,
     quiet: bool,
 ) -> None:
     from ..gguffile.reader import GGUFModel
@@ -39,6 +40,7 @@ def verify_command(
         report = verify_model(
             src, rys, text or FIXED_TEXT, runtime,
             n_sample_tokens=max_tokens or N_SAMPLE_TOKENS, progress=bar.update, stage=stage,
+            memory=parse_memory(memory),
         )  # fmt: skip
     echo(format_report(report))
     if not report.passed:
@@ -118,6 +120,7 @@ COMMANDS = [
             option("--text", help="Text to compare next-token distributions on (default: a fixed one)."),
             option("--max-tokens", help="Length of each greedy sample (default: 32 tokens).", type=int),
             RUNTIME,
+            MEMORY,
             QUIET,
         ),
     ),

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from ..errors import LlamaError
 
 CELL_QUANTUM = 256  # llama.cpp rounds each sequence's context up to a multiple of this
+N_BATCH = 512  # tokens per llama_decode call (prefill chunks); also the physical ubatch
+SEQUENTIAL_N_CTX = 1024  # the Llama object's own context when --n-ctx is automatic
 
 
 def pad_cells(n_cells: int) -> int:

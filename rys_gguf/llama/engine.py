@@ -21,15 +21,14 @@ import numpy as np
 
 from ..errors import LlamaError
 from . import logs
-from .batching import cut_at_stop, group_waves, hits_stop, pad_cells
+from .batching import N_BATCH, SEQUENTIAL_N_CTX, cut_at_stop, group_waves, hits_stop, pad_cells
+from .memory import SWA_FULL
 from .options import RuntimeOptions
 
-N_BATCH = 512  # tokens per llama_decode call (prefill chunks); also the physical ubatch
 WATCH_EVERY = 8  # decode rounds between two looks of a generation watch at the partial answers
 # A generation watch: every prompt's (text so far, finished), None before its wave starts, and the
 # tokens decoded per answer; True stops the generation (see Engine.generate).
 Watch = Callable[[Sequence[tuple[str, bool] | None], int], bool]
-SEQUENTIAL_N_CTX = 1024  # the Llama object's own context when --n-ctx is automatic
 SPLIT_MODES = {
     "none": llama_cpp.LLAMA_SPLIT_MODE_NONE,
     "layer": llama_cpp.LLAMA_SPLIT_MODE_LAYER,
@@ -64,6 +63,7 @@ class Engine:
                     n_threads=self._threads,
                     n_threads_batch=self._threads,
                     flash_attn=options.flash_attn,
+                    swa_full=SWA_FULL,
                     verbose=logs.debug_logging(),
                 )
             except (ValueError, RuntimeError) as exc:
@@ -138,6 +138,7 @@ class Engine:
         # One KV stream per sequence: each token attends over its own prompt only. A unified
         # cache makes every sequence attend over all cells (masked), n_seq times the work.
         params.kv_unified = False
+        params.swa_full = SWA_FULL  # the memory planner sizes sliding-window caches the same way
         params.no_perf = True
         return _Context(self.model, params)
 

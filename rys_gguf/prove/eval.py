@@ -29,6 +29,9 @@ from ..builder.model import model_constraints
 from ..errors import ProbeError, RysError
 from ..files import remove_stale_partials, temp_path, write_atomic
 from ..gguffile.reader import GGUFModel
+from ..llama.batching import N_BATCH
+from ..llama.fit import require_fit
+from ..llama.memory import logits_contexts
 from ..llama.options import RuntimeOptions
 from ..report.ranking import paired_bootstrap
 from ..report.tables import eval_markdown
@@ -175,18 +178,28 @@ def run_eval(
     sequential: bool = False,
     stage: Callable[[str], None] | None = None,
     progress: Callable[[int], None] | None = None,
+    memory: tuple[int, ...] | None = None,
 ) -> dict[str, Any]:
-    """Evaluate ``source`` and every candidate on ``tasks``; write DIR/eval.json and the report."""
-    for path in (source, *(c.path for c in candidates)):
+    """Evaluate ``source`` and every candidate on ``tasks``; write DIR/eval.json and the report.
+
+    ``memory`` is the budget per device (None: what llama.cpp reports; (): no check). Every model
+    is checked before lm-eval starts against the smallest load an evaluation makes (the weights,
+    the Llama object's context, one batch of per-token logits); generation sizes its own waves.
+    """
+    labelled = [("source", source), *((c.label, c.path) for c in candidates)]
+    for _, path in labelled:
         with GGUFModel(path) as model:  # a broken or corrupt file is refused before lm-eval starts
             model_constraints(model)
+    contexts = logits_contexts(N_BATCH, 0, options.n_ctx)
+    for label, path in labelled:
+        require_fit(path, options, contexts, memory, "the source" if label == "source" else "the RYS model")
     manager, names = task_manager(tasks)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise RysError(f"{out}: cannot create the output folder ({e.strerror}); pass another --out") from None
     runs: dict[str, ModelScores] = {}
-    for label, path in [("source", source), *((c.label, c.path) for c in candidates)]:
+    for label, path in labelled:
         if stage is not None:
             stage(f"lm-eval on {label}: {path}")
         runs[label] = evaluate(path, manager, names, options, limit=limit, sequential=sequential, progress=progress)

@@ -86,14 +86,18 @@ def run_validation(
     n_math: int | None = None,
     n_eq: int | None = None,
     min_parse_rate: float | None = None,
+    memory: tuple[int, ...] | None = None,
 ) -> tuple[ReportSummary, str | None]:
     """Validate the top ``top`` configs of the sweep in ``directory``; returns the new report.
     ``n_math``/``n_eq`` take a smaller sample of the validation sets (quicker, wider intervals);
-    ``min_parse_rate`` replaces the options' guard on the baseline's parse rate.
+    ``min_parse_rate`` replaces the options' guard on the baseline's parse rate. ``memory`` is the
+    budget per device (None: what llama.cpp reports; (): no check): configs that cannot fit are
+    skipped, and an unchanged model that cannot fit stops before loading.
 
     Raises:
         ProbeError: the validation probes share items with the sweep's search probes.
         ScanError: nothing scored to validate, or the sweep folder is unreadable.
+        MemoryBudgetError: the unchanged model cannot fit the budget.
     """
     meta = read_meta(directory)
     summary = write_report(directory, png=False)
@@ -107,6 +111,8 @@ def run_validation(
         base = replace(base, min_parse_rate=min_parse_rate)
     build = BuildOptions(write_swa_pattern=bool((meta.get("build") or {}).get("write_swa_pattern")))
     opts = replace(base, probes=probes, grid=GridSpec(configs=(BASELINE, *configs)), build=build)
+    if memory is not None:
+        opts = replace(opts, memory=memory)
     sub = directory / VALIDATION_DIR
     run_scan(Path(meta["model"]["path"]), sub, opts, on_event)
     write_atomic(directory / VALIDATION_FILE, (sub / RESULTS_FILE).read_bytes(), RESUME_FIX)

@@ -114,7 +114,7 @@ def draw_png(summary: ReportSummary, metric: str, path: Path) -> None:
     handles += [
         Patch(facecolor=FAILED, label=f"failed ({len(summary.failed)})"),
         Patch(facecolor=EARLY, label=f"early-stopped ({len(summary.early_stopped)})"),
-        Patch(facecolor=SKIPPED, label=f"skipped by architecture rules ({len(summary.skipped)})"),
+        Patch(facecolor=SKIPPED, label=f"skipped: architecture rules or memory ({len(summary.skipped)})"),
         Line2D([], [], ls="", marker=".", color="#bbbbbb", label="not scanned"),
     ]
     if summary.search is not None:

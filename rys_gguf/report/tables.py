@@ -91,7 +91,8 @@ def format_table(summary: ReportSummary, top: int = 10) -> str:
     if summary.skipped:
         ex = summary.skipped[0]
         lines.append(
-            f"skipped {len(summary.skipped)} by architecture rules, e.g. {safe_line(ex.config)}: {safe_line(ex.reason)}"
+            f"skipped {len(summary.skipped)} (architecture rules or memory), e.g. {safe_line(ex.config)}: "
+            f"{safe_line(ex.reason)}"
         )
     if summary.search is not None and summary.search.picks:
         config, estimate = summary.search.picks[0]
@@ -146,7 +147,7 @@ def report_markdown(
         f"# RYS scan: {safe_markdown(summary.model_name)}\n\nModel {safe_code(summary.model_path)} ({summary.n_layers} "
         f"layers). Baseline {BASELINE}: math {_f(b.math, sign=False)}, EQ {_f(b.eq, sign=False)}. "
         f"{len(summary.ranked)} configs scored, {len(summary.failed)} failed, "
-        f"{len(summary.early_stopped)} early-stopped, {len(summary.skipped)} skipped by architecture rules. "
+        f"{len(summary.early_stopped)} early-stopped, {len(summary.skipped)} skipped (architecture rules or memory). "
         f"Ranked by {METRIC_LABELS[summary.metric]}.\n"
     ]
     if images:
@@ -197,7 +198,8 @@ def report_markdown(
         ex, n = summary.skipped[0], len(summary.skipped)
         shown = ", ".join(safe_code(s.config) for s in summary.skipped[:20])
         out.append(
-            f"\n## Skipped ({n})\n\nNot run because of the architecture rules (e.g. {safe_code(ex.config)}: "
+            f"\n## Skipped ({n})\n\nNot run because of the architecture rules or the memory budget "
+            f"(e.g. {safe_code(ex.config)}: "
             f"{safe_markdown(ex.reason)}): {shown}{' ...' if n > 20 else ''} (every reason is in ranking.csv)."
         )
     if summary.validation:

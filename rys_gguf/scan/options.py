@@ -1,4 +1,4 @@
-"""Everything a sweep can be told, grouped: runtime, probes, grid, search, build rules, workers."""
+"""Everything a sweep can be told, grouped: runtime, probes, grid, search, build rules, workers, memory."""
 
 from __future__ import annotations
 
@@ -25,3 +25,4 @@ class ScanOptions:
     min_parse_rate: float = 0.5
     early_stop: bool = True  # stop a config whose first answers are garbage (never the baseline)
     worker_cmd: tuple[str, ...] = ()  # () = $RYS_WORKER_CMD, else this Python's rys_gguf.scan.worker
+    memory: tuple[int, ...] | None = None  # bytes per device; None: what llama.cpp reports; (): no check

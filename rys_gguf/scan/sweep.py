@@ -1,10 +1,11 @@
 """The brain scan: sweep layer configs, probe each in a worker process, keep every result.
 
-`run_scan` plans the configs (``grid``), takes the sweep folder's lock, records the sweep's
-identity (sweep.json: model fingerprint, probe-set hash), plans the layer cache against the free
-disk (``layercache``), then lets the worker pool (``pool``) measure what the folder does not
-hold yet, so rerunning the same command resumes. A search (``--search coarse|adaptive``) measures
-a budget of them instead, round by round (``searching``).
+`run_scan` plans the configs (``grid``), skips those that cannot fit in memory (``fit``), takes
+the sweep folder's lock, records the sweep's identity (sweep.json: model fingerprint, probe-set
+hash), plans the layer cache against the free disk (``layercache``), then lets the worker pool
+(``pool``) measure what the folder does not hold yet, so rerunning the same command resumes. A
+search (``--search coarse|adaptive``) measures a budget of them instead, round by round
+(``searching``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ..gguffile.reader import GGUFModel
 from ..gguffile.spec import NAME_KEY
 from ..probes import load_probe_set
 from ..version import __version__
+from .fit import fit_sweep
 from .grid import plan_sweep
 from .layercache import CACHE_PREFIX, ShardCache, ensure_disk, remove_stale_caches
 from .options import ScanOptions
@@ -95,18 +97,20 @@ def run_scan(
     out_dir: Path,
     options: ScanOptions = ScanOptions(),
     on_event: Callable[[ScanEvent], None] | None = None,
+    on_plan: Callable[[str], None] | None = None,
 ) -> ScanResult:
     """Sweep configs of ``model_path`` into ``out_dir``, resuming what is already there.
 
     Raises:
         RysError: bad model, probe set or configs file; another sweep in ``out_dir``; a baseline
-            whose answers mostly cannot be parsed.
+            that cannot fit in memory (MemoryBudgetError) or whose answers mostly cannot be parsed.
     """
     probes = load_probe_set(cache_dir=None, **asdict(options.probes))
     strategy = resolve_strategy(options.search.strategy, options.search.budget, options.grid)
     with contextlib.ExitStack() as stack:
         model = stack.enter_context(GGUFModel(model_path))
         sweep = plan_sweep(model, options.grid, options.build)  # refuse a bad model before DIR is made
+        sweep, memory_line = fit_sweep(model, sweep, options, probes)  # nothing loaded yet
         search, universe = plan_search(sweep, options, strategy) if strategy != "grid" else (None, {})
         stack.enter_context(locked(out_dir))
         name = model.get(NAME_KEY)
@@ -143,6 +147,8 @@ def run_scan(
             raise ScanError(
                 f"{base}: cannot hold the shard cache ({e.strerror or e}); pick another --cache-dir"
             ) from None
+        if on_plan is not None:  # after every refusal: a refused scan prints only its reason
+            on_plan(memory_line)
         cache = ShardCache(model, root, options.build)
         try:
             if search is None:

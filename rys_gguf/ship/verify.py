@@ -33,6 +33,8 @@ from ..builder.model import CONFIG_KEY, SOURCE_COUNT_KEY, layer_count, model_con
 from ..errors import GGUFFormatError, RysError, VerifyError
 from ..gguffile.reader import GGUFModel, TensorInfo
 from ..gguffile.spec import group_by_layer
+from ..llama.fit import require_fit
+from ..llama.memory import logits_contexts
 from ..llama.model import open_model
 from ..llama.options import RuntimeOptions
 from ..plan import format_layer_path
@@ -87,6 +89,7 @@ def verify_model(
     n_sample_tokens: int = N_SAMPLE_TOKENS,
     progress: Callable[[int], None] | None = None,
     stage: Callable[[str], None] | None = None,
+    memory: tuple[int, ...] | None = None,
 ) -> VerifyReport:
     """Check that ``rys`` is what its ``rys.*`` keys say it is, built from ``src``.
 
@@ -98,10 +101,12 @@ def verify_model(
         n_sample_tokens: length of each greedy sample.
         progress: called with the number of tensor bytes hashed as hashing advances.
         stage: called with "llama.cpp: SRC" and "llama.cpp: RYS" as each model starts loading.
+        memory: the budget per device (None: what llama.cpp reports; (): no check).
 
     Raises:
         RysError: a file is missing or not a GGUF, RYS has no ``rys.layer_path``, SRC is itself
-            an RYS model, or llama.cpp cannot load SRC. Failed checks do not raise.
+            an RYS model, either model cannot fit the memory budget (before anything loads), or
+            llama.cpp cannot load SRC. Failed checks do not raise.
     """
     with GGUFModel(src) as source, GGUFModel(rys) as model:
         model_constraints(source)  # corrupt layer counts are refused before anything uses them
@@ -120,6 +125,10 @@ def verify_model(
             else Check("tensor data", False, "not compared: the layer counts do not match")
         )
         identity = list(path) == list(range(layer_count(source)))
+    # A token covers at least one byte, so the text's bytes (plus BOS) bound its tokens.
+    contexts = logits_contexts(len(text.encode()) + 1, n_sample_tokens, options.n_ctx)
+    for what, file in (("SRC", src), ("RYS", rys)):
+        require_fit(file, options, contexts, memory, what)
     if stage is not None:
         stage(f"llama.cpp: {src}")
     with open_model(Path(src), options) as llm:
