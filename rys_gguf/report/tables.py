@@ -59,6 +59,11 @@ def _f(x: float | None, digits: int = 3, sign: bool = True) -> str:
     return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
 
 
+def _interval(d: Sequence[float]) -> str:
+    """A (mean, low, high) difference as "+0.012 [-0.010, +0.034]"."""
+    return f"{_f(d[0])} [{_f(d[1])}, {_f(d[2])}]"
+
+
 def _layers(s: ConfigScore) -> str:
     return "?" if s.n_layers is None else f"{s.n_layers} ({s.n_extra or 0:+d})"
 
@@ -216,7 +221,7 @@ def format_validation(summary: ReportSummary) -> str:
         f"{'rank':>4}  {'config':<12} {'Δmath [95 % CI]':<25} {'Δeq [95 % CI]':<25} {'verdict':<16} search rank",
     ]
     for v in summary.validation:
-        m, e = (f"{_f(d[0])} [{_f(d[1])}, {_f(d[2])}]" for d in (v.d_math, v.d_eq))
+        m, e = _interval(v.d_math), _interval(v.d_eq)
         was = "—" if v.search_rank is None else v.search_rank
         lines.append(f"{v.rank:>4}  {safe_line(v.config):<12} {m:<25} {e:<25} {v.verdict:<16} {was}")
     better = [v for v in summary.validation if v.verdict == "better"]
@@ -240,8 +245,8 @@ def validation_markdown(rows: Sequence[ValidationRow]) -> str:
         m, e, was = v.d_math, v.d_eq, v.search_rank
         change = "—" if was is None else ("=" if was == v.rank else f"{was - v.rank:+d}")
         out.append(
-            f"| {v.rank} | {safe_code(v.config)} | {_f(m[0])} [{_f(m[1])}, {_f(m[2])}] | {_f(e[0])} "
-            f"[{_f(e[1])}, {_f(e[2])}] | {v.verdict} | {'—' if was is None else was} | {change} |"
+            f"| {v.rank} | {safe_code(v.config)} | {_interval(m)} | {_interval(e)} | {v.verdict} "
+            f"| {'—' if was is None else was} | {change} |"
         )
     return "\n".join(out)
 
@@ -261,9 +266,8 @@ def eval_markdown(data: Mapping[str, Any]) -> str:
     for t in data["tasks"]:
         cells = []
         for m in models:
-            d = t["diff"][m]
-            verdict = interval_verdict((d["mean"], d["low"], d["high"]))
-            cells += [_f(t["scores"][m], sign=False), f"{_f(d['mean'])} [{_f(d['low'])}, {_f(d['high'])}] {verdict}"]
+            d = (t["diff"][m]["mean"], t["diff"][m]["low"], t["diff"][m]["high"])
+            cells += [_f(t["scores"][m], sign=False), f"{_interval(d)} {interval_verdict(d)}"]
         head = [safe_markdown(t["task"]), safe_markdown(t["metric"]), str(t["n_items"])]
         out.append("| " + " | ".join([*head, _f(t["scores"]["source"], sign=False), *cells]) + " |")
     return "\n".join(out)
