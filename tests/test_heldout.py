@@ -41,14 +41,17 @@ def test_the_validation_eq_set_is_disjoint_from_the_search_set() -> None:
 def test_offline_falls_back_to_the_held_out_eq_set(monkeypatch: pytest.MonkeyPatch) -> None:
     import rys_gguf.prove.validate as v
 
-    def offline(**kw: object) -> None:
-        if kw.get("eq") == "eqbench-v2":
-            raise ProbeError("cannot download")
+    def offline(folder: object = None) -> None:
+        raise ProbeError("cannot download")
 
-    monkeypatch.setattr(v, "load_probe_set", offline)
+    monkeypatch.setattr(v, "fetch_eqbench_v2", offline)
     probes, note = validation_probes("eqbench-v2")
     assert probes == ProbeSpec(math="validation", eq="validation")  # never the 16 search items
     assert note is not None and "held-out built-in EQ validation set" in note
+    with pytest.raises(ProbeError, match="n_eq=60 is out of range: the EQ set validation has 49 items"):
+        validation_probes("eqbench-v2", n_eq=60)  # a sample too large is refused, not silently shrunk
+    with pytest.raises(ProbeError, match="n_math=121 is out of range"):
+        validation_probes("validation", n_math=121)
 
 
 def sweep_with_probes(directory: Path, eq: str, math: str = "search") -> Path:

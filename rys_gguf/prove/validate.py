@@ -19,7 +19,7 @@ from ..builder.layout import BuildOptions
 from ..errors import ProbeError, ScanError
 from ..files import RESUME_FIX, write_atomic
 from ..llama.options import RuntimeOptions
-from ..probes import ProbeSpec, load_probe_set
+from ..probes import ProbeSpec, fetch_eqbench_v2, load_probe_set
 from ..report.ranking import ReportSummary
 from ..report.write import write_report
 from ..scan.grid import GridSpec
@@ -34,15 +34,15 @@ def validation_probes(
 ) -> tuple[ProbeSpec, str | None]:
     """The large sets (or ``n_math``/``n_eq`` of their items); falls back to the held-out built-in
     EQ set (with a note) when v2 is unavailable."""
-    spec = ProbeSpec(math="validation", eq=eq, n_math=n_math, n_eq=n_eq)
-    try:
-        load_probe_set(**asdict(spec))
-        return spec, None
-    except ProbeError as e:
-        if eq != "eqbench-v2" or "out of range" in str(e):
-            raise
-        note = f"EQ-Bench v2 unavailable ({e}); used the held-out built-in EQ validation set"
-        return replace(spec, eq="validation"), note
+    spec, note = ProbeSpec(math="validation", eq=eq, n_math=n_math, n_eq=n_eq), None
+    if eq == "eqbench-v2":
+        try:
+            fetch_eqbench_v2()
+        except ProbeError as e:
+            note = f"EQ-Bench v2 unavailable ({e}); used the held-out built-in EQ validation set"
+            spec = replace(spec, eq="validation")
+    load_probe_set(**asdict(spec))  # a sample size out of range or a bad EQ file fails here, as it is
+    return spec, note
 
 
 def check_held_out(directory: Path, meta: SweepMeta, probes: ProbeSpec) -> None:
