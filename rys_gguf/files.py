@@ -5,7 +5,7 @@
   file; `remove_stale_partials` deletes the temporaries of processes that died (kill -9, OOM).
 - Checks before writing: the destination (`check_destination`) and the free space
   (`check_free_space`).
-- Folder locks (`try_lock`): held by a live process, released by the kernel when it dies.
+- Folder locks (`try_lock`, `waiting_lock`): held by a live process, released by the kernel when it dies.
 - The cache folder (`cache_dir`), the byte copy loop (`copy_range`) and byte counts for people
   (`format_bytes`).
 
@@ -156,6 +156,14 @@ def try_lock(folder: Path) -> IO[str] | None:
         fh.close()
         return None
     return fh
+
+
+@contextlib.contextmanager
+def waiting_lock(folder: Path) -> Iterator[None]:
+    """Hold ``folder/.lock``, waiting while another process holds it (a download into a shared cache)."""
+    with open(folder / LOCK_NAME, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
 
 
 def cache_dir() -> Path:

@@ -131,7 +131,7 @@ def reported_vs_planned(path: Path, generate: bool = True) -> tuple[dict[str, in
     With ``generate`` every probe is answered as one batch, as in a scan; without, the batch
     context the engine would build for them is created directly (real models: minutes saved).
     """
-    from rys_gguf.llama import logs
+    from rys_gguf.llama import cpu_repack, logs
     from rys_gguf.llama.model import open_model
     from rys_gguf.llama.options import RuntimeOptions
 
@@ -141,7 +141,8 @@ def reported_vs_planned(path: Path, generate: bool = True) -> tuple[dict[str, in
         needs = probe_needs(gguf, probes, no_think=False)
         assert needs.note is None, needs.note  # counted by llama.cpp's tokenizer, not bounded
         contexts = worker_contexts(needs.needs, len(items))
-        est = ModelMemory.read(gguf, model_constraints(gguf)).estimate(None, contexts)
+        repack = cpu_repack.resolve().enabled  # as the load below will do
+        est = ModelMemory.read(gguf, model_constraints(gguf)).estimate(None, contexts, cpu_repack=repack)
     lines: list[str] = []
     with logs.capture(listener=lines.append), open_model(path, RuntimeOptions(n_threads=2), len(items)) as model:
         if generate:

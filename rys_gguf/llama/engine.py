@@ -20,7 +20,7 @@ import llama_cpp
 import numpy as np
 
 from ..errors import LlamaError
-from . import logs
+from . import cpu_repack, logs
 from .batching import N_BATCH, SEQUENTIAL_N_CTX, cut_at_stop, group_waves, hits_stop, pad_cells
 from .memory import SWA_FULL
 from .options import RuntimeOptions
@@ -34,6 +34,28 @@ SPLIT_MODES = {
     "layer": llama_cpp.LLAMA_SPLIT_MODE_LAYER,
     "row": llama_cpp.LLAMA_SPLIT_MODE_ROW,
 }
+
+
+def load_llama(path: Path, *, use_extra_bufts: bool, **kwargs: Any) -> llama_cpp.Llama:
+    """A `Llama` whose model loads with or without llama.cpp's repacked CPU buffers (``cpu_repack``).
+
+    `Llama` takes no such argument: it fills its model parameters from
+    ``llama_model_default_params`` while it loads, so that function answers with the flag set,
+    for this one call.
+    """
+    low_level = llama_cpp.llama_cpp
+    default = low_level.llama_model_default_params
+
+    def params() -> Any:
+        p = default()
+        p.use_extra_bufts = use_extra_bufts
+        return p
+
+    low_level.llama_model_default_params = params
+    try:
+        return llama_cpp.Llama(model_path=str(path), **kwargs)
+    finally:
+        low_level.llama_model_default_params = default
 
 
 def _n_threads(options: RuntimeOptions) -> int:
@@ -52,8 +74,9 @@ class Engine:
         self._n_seq_max = n_seq_max
         with logs.capture() as log:
             try:
-                self.llm = llama_cpp.Llama(
-                    model_path=str(path),
+                self.llm = load_llama(
+                    path,
+                    use_extra_bufts=cpu_repack.resolve(options.cpu_repack).enabled,
                     n_gpu_layers=options.n_gpu_layers,
                     split_mode=SPLIT_MODES[options.split_mode],
                     main_gpu=options.main_gpu,

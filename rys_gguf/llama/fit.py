@@ -19,6 +19,7 @@ from ..arch import read_constraints
 from ..errors import MemoryBudgetError
 from ..gguffile.reader import GGUFModel
 from ..gguffile.spec import block_count_key
+from . import cpu_repack
 from .memory import ContextShape, MemoryBudget, MemoryEstimate, ModelMemory, shortfall
 from .options import RuntimeOptions
 from .survey import gpu_backend_installed, survey
@@ -58,8 +59,9 @@ def estimate_load(
 ) -> MemoryEstimate:
     """What loading ``model`` as it is with these contexts needs."""
     return model_memory(model).estimate(
-        None, contexts, gpu=gpu, n_gpu_layers=runtime.n_gpu_layers, flash_attn=runtime.flash_attn
-    )
+        None, contexts, gpu=gpu, n_gpu_layers=runtime.n_gpu_layers, flash_attn=runtime.flash_attn,
+        cpu_repack=cpu_repack.resolve(runtime.cpu_repack).enabled,
+    )  # fmt: skip
 
 
 def require_fit(

@@ -217,12 +217,15 @@ class ModelMemory:
         type_k: int = F16,
         type_v: int = F16,
         swa_full: bool = SWA_FULL,
+        cpu_repack: bool = True,
     ) -> MemoryEstimate:
         """Bytes for running the layer ``path`` (None: the model as it is) with these contexts.
 
         With ``gpu``, the last ``n_gpu_layers`` layers (-1: all) and, when all are offloaded,
         the output matrix go to the GPU with their KV cache and the compute buffers.
+        ``cpu_repack``: whether llama.cpp may repack CPU weights (``llama.cpu_repack``).
         """
+        repacks = cpu_repack and _repacks()
         layers = self.output_layers(path)
         n = len(layers)
         n_off = 0 if not gpu else n + 1 if n_gpu_layers < 0 else min(n_gpu_layers, n + 1)
@@ -231,13 +234,13 @@ class ModelMemory:
         head = self.other_bytes + (self.output_bytes or self.input_bytes)  # a tied matrix: its own copy
         if not gpu:  # one mapping of the file: a tied output matrix is the input one
             weights = self.input_bytes + self.output_bytes + self.other_bytes + sum(x.n_bytes for x in layers)
-            repack = sum(x.repacked for x in layers) + self.other_repacked if _repacks() else 0
+            repack = sum(x.repacked for x in layers) + self.other_repacked if repacks else 0
             dev, host = weights + repack, 0
         else:
             dev = sum(x.n_bytes for x in dev_layers) + (head if n >= first_off else 0)
             host = self.input_bytes + sum(x.n_bytes for x in host_layers)
             host += self.other_bytes + self.output_bytes if n < first_off else 0
-            host += sum(x.repacked for x in host_layers) if _repacks() else 0
+            host += sum(x.repacked for x in host_layers) if repacks else 0
             # A layer's KV cache lives where the layer runs; widths stay those of all layers.
             host += sum(self._kv(layers, s, flash_attn, type_k, type_v, swa_full, host_layers) for s in contexts)
         kv_layers = dev_layers if gpu else layers

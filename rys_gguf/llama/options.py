@@ -11,6 +11,7 @@ from typing import Any
 from ..errors import LlamaError
 
 SPLIT_MODE_NAMES = ("none", "layer", "row")
+CPU_REPACK_CHOICES = ("auto", "on", "off")  # see llama.cpu_repack
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,7 @@ class RuntimeOptions:
     n_threads: int | None = None
     flash_attn: bool = False
     no_think: bool = False
+    cpu_repack: str | None = None  # auto | on | off; None: $RYS_CPU_REPACK, else auto (llama.cpu_repack)
 
     def __post_init__(self) -> None:
         if self.tensor_split is not None:  # accept a list (e.g. from as_dict / JSON)
@@ -37,6 +39,8 @@ class RuntimeOptions:
             raise LlamaError(
                 f"--tensor-split {self.tensor_split} needs non-negative shares, one per GPU, not all zero (e.g. 1,1)"
             )
+        if self.cpu_repack is not None and self.cpu_repack not in CPU_REPACK_CHOICES:
+            raise LlamaError(f"--cpu-repack {self.cpu_repack!r} is unknown; use auto, on or off")
         if self.n_ctx < 0 or (self.n_threads is not None and self.n_threads < 1):
             raise LlamaError("--n-ctx must be >= 0 and --threads >= 1")
 
@@ -51,4 +55,5 @@ class RuntimeOptions:
             "n_threads": self.n_threads,
             "flash_attn": self.flash_attn,
             "no_think": self.no_think,
+            "cpu_repack": self.cpu_repack,
         }

@@ -55,17 +55,22 @@ class Survey:
         return tuple(d for d in self.devices if d.kind in ("gpu", "igpu"))
 
 
-def gpu_backend_installed() -> bool:
-    """Whether llama-cpp-python was built with a GPU backend: a libggml-<gpu> library beside
-    it (found without importing it, so without starting a GPU)."""
+def native_libraries() -> list[Path]:
+    """llama-cpp-python's native libraries (libllama, libggml-*), found without importing them."""
     try:
         spec = importlib.util.find_spec("llama_cpp")
     except (ImportError, ValueError):
-        return False
+        return []
     if spec is None or not spec.submodule_search_locations:
-        return False
+        return []
     lib = Path(next(iter(spec.submodule_search_locations))) / "lib"
-    names = [p.name.lower() for p in lib.glob("*ggml-*")] if lib.is_dir() else []
+    return sorted(lib.iterdir()) if lib.is_dir() else []
+
+
+def gpu_backend_installed() -> bool:
+    """Whether llama-cpp-python was built with a GPU backend: a libggml-<gpu> library beside
+    it (found without importing it, so without starting a GPU)."""
+    names = [p.name.lower() for p in native_libraries() if "ggml-" in p.name.lower()]
     return any(f"ggml-{backend}" in name for name in names for backend in GPU_BACKENDS)
 
 

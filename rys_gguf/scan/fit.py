@@ -17,8 +17,9 @@ from ..builder.model import model_constraints
 from ..errors import MemoryBudgetError
 from ..files import format_bytes
 from ..gguffile.reader import GGUFModel
+from ..llama import cpu_repack
 from ..llama.fit import refusal, resolve_budget
-from ..llama.memory import ModelMemory, shortfall, worker_contexts
+from ..llama.memory import MemoryEstimate, ModelMemory, shortfall, worker_contexts
 from ..llama.survey import survey
 from ..plan import LayerPlan
 from ..probes import ProbeSet
@@ -62,12 +63,17 @@ def fit_sweep(model: GGUFModel, sweep: SweepPlan, options: ScanOptions, probes: 
     contexts = worker_contexts(found.needs, len(probes.items), rt.n_ctx)
     planner = ModelMemory.read(model, model_constraints(model))
     available = budget.available(options.gpus, rt.split_mode, rt.main_gpu, rt.tensor_split)
+    repack = cpu_repack.resolve(rt.cpu_repack).enabled
+
+    def estimate(path: tuple[int, ...] | None) -> MemoryEstimate:
+        return planner.estimate(
+            path, contexts, gpu=budget.gpu, n_gpu_layers=rt.n_gpu_layers, flash_attn=rt.flash_attn, cpu_repack=repack
+        )
+
     keep: list[LayerPlan] = []
     skipped = dict(sweep.skipped)
     for plan in sweep.configs:
-        need = planner.estimate(
-            plan.path, contexts, gpu=budget.gpu, n_gpu_layers=rt.n_gpu_layers, flash_attn=rt.flash_attn
-        )
+        need = estimate(plan.path)
         why = shortfall(need, available)
         if why is None:
             keep.append(plan)
@@ -76,7 +82,7 @@ def fit_sweep(model: GGUFModel, sweep: SweepPlan, options: ScanOptions, probes: 
         else:
             skipped[plan.spec] = why
     n_out = len(sweep.configs) - len(keep)
-    base = planner.estimate(None, contexts, gpu=budget.gpu, n_gpu_layers=rt.n_gpu_layers, flash_attn=rt.flash_attn)
+    base = estimate(None)
     where = "GPU" if budget.gpu else "RAM"
     line = (
         f"memory: {len(keep)} of {len(sweep.configs)} configs fit in {_gb(available)} of {where} ({budget.source}); "

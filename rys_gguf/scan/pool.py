@@ -36,6 +36,7 @@ from .options import ScanOptions
 from .sweepdir import BASELINE, RESULTS_FILE, ResultRow, SweepMeta
 
 WORKER_ENV = "RYS_WORKER_CMD"
+DIED = "worker died: "  # a failure reason that starts so: the worker was killed by a signal
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +195,13 @@ class WorkerPool:
         return row
 
     def _check_baseline(self, row: dict[str, Any]) -> None:
+        if row["status"] != "ok" and str(row["reason"]).startswith(DIED):
+            raise ScanError(
+                f"the baseline (unchanged model) crashed llama.cpp: {row['reason']}; nothing can be compared with it. "
+                f"Likely causes: repacked CPU weights on a CPU whose llama.cpp kernels crash ({_repack_state(self)}; "
+                "try --cpu-repack off), the GPU (try --n-gpu-layers 0, or fewer layers), or a llama.cpp bug with "
+                "this model; rerun with RYS_DEBUG=1 to end the reason with llama.cpp's last log line"
+            )
         if row["status"] != "ok":
             raise ScanError(f"the baseline (unchanged model) failed: {row['reason']}; fix this before sweeping")
         low = [
@@ -211,6 +219,13 @@ class WorkerPool:
             )
 
 
+def _repack_state(pool: WorkerPool) -> str:
+    from ..llama.cpu_repack import resolve
+
+    verdict = resolve(pool.options.runtime.cpu_repack)
+    return f"repacking was {'on' if verdict.enabled else 'off'}: {verdict.source} {verdict.choice}"
+
+
 def _read_result(r: _Running, timed_out: bool, timeout: float | None) -> dict[str, Any]:
     if timed_out:
         return {"ok": False, "reason": f"timeout after {timeout:g} s (worker killed)"}
@@ -221,7 +236,7 @@ def _read_result(r: _Running, timed_out: bool, timeout: float | None) -> dict[st
         return result
     code = r.proc.returncode
     if code is not None and code < 0:
-        reason = f"worker died: {signal.Signals(-code).name}"
+        reason = f"{DIED}{signal.Signals(-code).name}"
     else:
         reason = f"worker exited with code {code}"
     tail = _last_line(r.folder / "worker.log")

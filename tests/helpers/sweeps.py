@@ -2,7 +2,8 @@
 
 ``FAKE_WORKER`` stands in for ``rys_gguf.scan.worker`` through the scan's worker-command seam
 (``RYS_WORKER_CMD``): no llama.cpp, deterministic scores from the config's hash, long rows, and
-the knobs the fault tests need (``RYS_FAKE_DELAY``, ``RYS_FAKE_HANG``, ``RYS_FAKE_LOG``), and configs
+the knobs the fault tests need (``RYS_FAKE_DELAY``, ``RYS_FAKE_HANG``, ``RYS_FAKE_CRASH``: a segfault,
+``RYS_FAKE_LOG``), and configs
 that answer garbage and are early-stopped (``RYS_FAKE_GARBAGE``, specs joined by ';').
 """
 
@@ -38,6 +39,9 @@ if os.environ.get("RYS_FAKE_LOG"):
         log.write(config + " " + os.environ.get("CUDA_VISIBLE_DEVICES", "-") + "\\n")
 if config in os.environ.get("RYS_FAKE_HANG", "").split(";"):
     time.sleep(3600)
+if config in os.environ.get("RYS_FAKE_CRASH", "").split(";"):
+    import signal
+    os.kill(os.getpid(), signal.SIGSEGV)
 h = int(hashlib.sha256(config.encode()).hexdigest()[:8], 16)
 time.sleep(float(os.environ.get("RYS_FAKE_DELAY", "0.05")) * (1 + h % 4))
 if config in os.environ.get("RYS_FAKE_GARBAGE", "").split(";") and job.get("early_stop"):

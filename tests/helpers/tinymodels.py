@@ -46,6 +46,7 @@ QUANTS = {
     "f32": GGMLQuantizationType.F32,
     "f16": GGMLQuantizationType.F16,
     "q8_0": GGMLQuantizationType.Q8_0,
+    "q4_0": GGMLQuantizationType.Q4_0,
 }
 DEFAULT_TEXT = "The quick brown fox jumps over the lazy dog; then the dog sleeps in the sun."
 
