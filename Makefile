@@ -3,7 +3,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export RYS_CACHE_DIR ?= $(CURDIR)/.cache
 
-.PHONY: test test-fast check lint format typecheck bench demo clean gpu-bundle gpu-build gpu-check
+.PHONY: test test-fast check lint format typecheck bench demo clean gpu-bundle gpu-build gpu-check cpu-info
 
 # The venv is created on first use; llama-cpp-python compiles from source the first time
 # (about 10 minutes on 2 cores; pip caches the wheel). torch is pinned to the CPU build.
@@ -14,9 +14,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev,hf,eval]'
 	touch $(STAMP)
 
-# What CI runs: lint, typecheck, then every test (the real-model tier included).
-test: lint typecheck
-	$(PY) -m pytest -q
+# What CI runs: the CPU and llama.cpp's repacking verdict on it, lint, typecheck, then every test
+# (the real-model tier included) on both cores. A test that crashes its process (a segfault in
+# llama.cpp) fails alone: pytest-xdist replaces the process and the run goes on to a full count.
+test: cpu-info lint typecheck
+	$(PY) -m pytest -q -n 2
+
+cpu-info: $(STAMP)
+	$(PY) -m rys_gguf.llama.cpu_repack
 
 check: test
 

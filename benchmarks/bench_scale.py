@@ -117,9 +117,9 @@ def child(step: str, args: list[str]) -> dict[str, Any]:
         timings = run_job(job)["timings"]
         return {"seconds": time.perf_counter() - t0, "n_written": 0, **timings}
     if step == "load":
-        from llama_cpp import Llama
+        from rys_gguf.llama.engine import load_llama
 
-        llm = Llama(model_path=args[0], n_ctx=64, n_gpu_layers=0, n_threads=2, verbose=False)
+        llm = load_llama(args[0], n_ctx=64, n_gpu_layers=0, n_threads=2, verbose=False)
         loaded = time.perf_counter()
         llm.eval(llm.tokenize(b"the quick brown fox", add_bos=True)[:8])
         done = time.perf_counter()

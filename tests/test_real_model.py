@@ -18,9 +18,9 @@ TEXT = "The capital of France is Paris. " * 6  # longer than nothing, shorter th
 
 
 def logits(path: Path, text: str = TEXT) -> np.ndarray:
-    import llama_cpp
+    from rys_gguf.llama.engine import load_llama
 
-    llm = llama_cpp.Llama(str(path), n_ctx=256, logits_all=True, n_threads=2, verbose=False)
+    llm = load_llama(path, n_ctx=256, logits_all=True, n_threads=2, verbose=False)
     try:
         tokens = llm.tokenize(text.encode(), add_bos=True)
         llm.eval(tokens)
@@ -41,7 +41,7 @@ def test_identity_round_trip_is_byte_exact(gemma_path: Path, tmp_path: Path) -> 
 
 
 def test_build_6_12_loads_and_generates(gemma_path: Path, tmp_path: Path) -> None:
-    import llama_cpp
+    from rys_gguf.llama.engine import load_llama
 
     out = tmp_path / "rys.gguf"
     result = CliRunner().invoke(app, ["build", str(gemma_path), str(out), "-c", "6,12", "-q"])
@@ -60,7 +60,7 @@ def test_build_6_12_loads_and_generates(gemma_path: Path, tmp_path: Path) -> Non
                     a.seek(t.data_offset)
                     b.seek(s.data_offset)
                     assert a.read(t.n_bytes) == b.read(s.n_bytes)
-    llm = llama_cpp.Llama(str(out), n_ctx=128, verbose=False)
+    llm = load_llama(out, n_ctx=128, verbose=False)
     try:
         text = llm.create_completion("The capital of France is", max_tokens=8, temperature=0)
     finally:

@@ -36,13 +36,16 @@ SPLIT_MODES = {
 }
 
 
-def load_llama(path: Path, *, use_extra_bufts: bool, **kwargs: Any) -> llama_cpp.Llama:
-    """A `Llama` whose model loads with or without llama.cpp's repacked CPU buffers (``cpu_repack``).
+def load_llama(path: str | Path, *, use_extra_bufts: bool | None = None, **kwargs: Any) -> llama_cpp.Llama:
+    """``llama_cpp.Llama(path, **kwargs)`` with or without llama.cpp's repacked CPU buffers
+    (None: as ``cpu_repack`` decides). Every `Llama` rys-gguf and its tests create comes from here.
 
     `Llama` takes no such argument: it fills its model parameters from
     ``llama_model_default_params`` while it loads, so that function answers with the flag set,
     for this one call.
     """
+    if use_extra_bufts is None:
+        use_extra_bufts = cpu_repack.resolve().enabled
     low_level = llama_cpp.llama_cpp
     default = low_level.llama_model_default_params
 

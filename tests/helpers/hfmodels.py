@@ -161,10 +161,12 @@ def permute_rope_rows(model: Any) -> Any:
 
 def gguf_logits(path: Path, tokens: Sequence[int] = TOKENS) -> np.ndarray:
     """llama.cpp logits [n_tokens, vocab] of a GGUF (one thread, F32 KV cache)."""
-    from llama_cpp import GGML_TYPE_F32, Llama
+    from llama_cpp import GGML_TYPE_F32
 
-    llm = Llama(
-        model_path=str(path),
+    from rys_gguf.llama.engine import load_llama
+
+    llm = load_llama(
+        path,
         n_ctx=128,
         n_batch=128,
         n_ubatch=128,
