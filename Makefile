@@ -47,7 +47,7 @@ bench: $(STAMP)
 	$(PY) -m compileall -q rys_gguf
 	cd benchmarks && ../$(PY) bench_startup.py
 	cd benchmarks && ../$(PY) bench_build.py
-	cd benchmarks && ../$(PY) bench_generate.py --model "$$(../$(PY) -c 'from rys_gguf.demo.models import fetch_gemma; print(fetch_gemma())')"
+	cd benchmarks && ../$(PY) bench_generate.py --model "$$(../$(PY) -c 'from rys_gguf.demo.fetch import fetch_gemma; print(fetch_gemma())')"
 	cd benchmarks && ../$(PY) bench_scan.py
 	cd benchmarks && ../$(PY) bench_scale.py
 	cd benchmarks && ../$(PY) bench_search.py

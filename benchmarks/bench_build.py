@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench_startup import bytecode_note
 
-from rys_gguf.demo.models import fetch_gemma
+from rys_gguf.demo.fetch import fetch_gemma
 from rys_gguf.plan import parse_plan
 
 CONFIG = "6,12"

@@ -21,16 +21,16 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from rys_gguf.builder.layout import BuildOptions
-from rys_gguf.demo.models import fetch_gemma
+from rys_gguf.demo.fetch import fetch_gemma
 from rys_gguf.llama.engine import WATCH_EVERY
-from rys_gguf.llama.model import open_model
 from rys_gguf.llama.options import RuntimeOptions
+from rys_gguf.llama.runner import open_model
 from rys_gguf.probes import ProbeSpec, load_probe_set
 from rys_gguf.probes.earlystop import GarbageWatch
 from rys_gguf.scan.grid import GridSpec
 from rys_gguf.scan.options import ScanOptions
 from rys_gguf.scan.sweep import run_scan
-from rys_gguf.scan.sweepdir import RESULTS_FILE, read_rows
+from rys_gguf.sweepfolder.records import RESULTS_FILE, read_rows
 
 GARBAGE = ("0,2", "1,3", "7,9", "16,18")  # parse rate 0 in the recorded sweep
 ANSWERING = ("8,9", "12,13")

@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from rys_gguf.llama.model import LoadedModel, open_model
 from rys_gguf.llama.options import RuntimeOptions
+from rys_gguf.llama.runner import LoadedModel, open_model
 
 SUBJECTS = [
     "the moon", "a lighthouse", "bread", "rivers", "a violin", "glaciers", "honeybees", "chess",

@@ -23,10 +23,10 @@ from pathlib import Path
 from bench_build import gguf_py_rewrite
 
 from rys_gguf.builder.layout import BuildOptions, layout_for_plan
-from rys_gguf.demo.models import fetch_gemma
+from rys_gguf.demo.fetch import fetch_gemma
 from rys_gguf.gguffile.reader import GGUFModel
-from rys_gguf.llama.model import open_model
 from rys_gguf.llama.options import RuntimeOptions
+from rys_gguf.llama.runner import open_model
 from rys_gguf.probes import ProbeSpec, load_probe_set
 from rys_gguf.scan.grid import GridSpec, plan_sweep
 from rys_gguf.scan.layercache import ShardCache

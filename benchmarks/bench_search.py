@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from helpers.landscapes import make_landscape, write_sweep
 
 from rys_gguf.report.replay import ReplayTable, format_replay, replay
-from rys_gguf.scan.search import budget_count, top_count
+from rys_gguf.search.strategies import budget_count, top_count
 
 DATA = Path(__file__).parent / "data" / "sweeps"
 SYNTHETIC_SEEDS = (900, 901, 902, 903, 904, 905, 906, 907)  # never used while tuning (that was 0-311)

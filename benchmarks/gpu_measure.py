@@ -154,7 +154,7 @@ def measure_all(args: argparse.Namespace) -> int:
 def logits_agree(path: Path, gpu: bool) -> tuple[bool | None, str]:
     import numpy as np
 
-    from rys_gguf.llama.model import open_model
+    from rys_gguf.llama.runner import open_model
 
     if not gpu:
         return None, "dry run: no GPU to compare with"
@@ -173,7 +173,7 @@ def logits_agree(path: Path, gpu: bool) -> tuple[bool | None, str]:
 
 
 def batched_vs_sequential(path: Path, runtime: RuntimeOptions) -> tuple[bool, str]:
-    from rys_gguf.llama.model import open_model
+    from rys_gguf.llama.runner import open_model
 
     with open_model(path, runtime, n_seq_max=32) as model:
         prompts = [model.render(None, p) for p in make_prompts(32)]
@@ -191,7 +191,7 @@ def batched_vs_sequential(path: Path, runtime: RuntimeOptions) -> tuple[bool, st
 def overhead(
     work: Path, big: Path, config: str, runtime: RuntimeOptions, rows: list[dict[str, Any]] | None
 ) -> tuple[bool | None, str]:
-    from rys_gguf.llama.model import open_model
+    from rys_gguf.llama.runner import open_model
     from rys_gguf.probes import load_probe_set
 
     ok = [r for r in rows or [] if r["status"] == "ok" and r["config"] == config]
@@ -228,9 +228,9 @@ def verify_build(src: Path, rys: Path, runtime: RuntimeOptions) -> tuple[bool, s
 def planner_vs_reported(path: Path, runtime: RuntimeOptions, gpu: bool) -> tuple[bool, str]:
     from rys_gguf.gguffile.reader import GGUFModel
     from rys_gguf.llama import logs
-    from rys_gguf.llama.fit import estimate_load
+    from rys_gguf.llama.budget import estimate_load
     from rys_gguf.llama.memory import worker_contexts
-    from rys_gguf.llama.model import open_model
+    from rys_gguf.llama.runner import open_model
 
     needs = [400] * 16  # 16 prompts of up to 400 tokens with their answers: 512 cells each
     contexts = worker_contexts(needs, 16)

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from rys_gguf.report.replay import load_recorded
-from rys_gguf.scan.sweepdir import RESULTS_FILE, SKIPPED_FILE, SWEEP_FILE, read_rows
+from rys_gguf.sweepfolder.records import RESULTS_FILE, SKIPPED_FILE, SWEEP_FILE, read_rows
 
 DATA = Path(__file__).parent / "data" / "sweeps"
 KEEP = (

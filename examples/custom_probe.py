@@ -7,8 +7,8 @@ Any question with an integer answer can reuse the original partial-credit score.
 
 import sys
 
-from rys_gguf.llama.model import open_model
 from rys_gguf.llama.options import RuntimeOptions
+from rys_gguf.llama.runner import open_model
 from rys_gguf.probes.math import partial_credit
 
 QUESTIONS = {

@@ -18,7 +18,7 @@ _API = {
     "build": "builder.job", "BuildOptions": "builder.layout", "BuildResult": "builder.job",
     "describe_model": "builder.inspect", "parse_plan": "plan", "LayerPlan": "plan", "GGUFModel": "gguffile.reader",
     "convert_hf": "convert.pipeline", "quantize": "convert.quantize",
-    "RuntimeOptions": "llama.options", "open_model": "llama.model",
+    "RuntimeOptions": "llama.options", "open_model": "llama.runner",
     "load_probe_set": "probes", "ProbeSpec": "probes",
     "run_scan": "scan.sweep", "ScanOptions": "scan.options", "GridSpec": "scan.grid",
     "write_report": "report.write", "run_validation": "prove.validate",
@@ -59,8 +59,8 @@ if TYPE_CHECKING:
     from .convert.quantize import quantize
     from .errors import RysError
     from .gguffile.reader import GGUFModel
-    from .llama.model import open_model
     from .llama.options import RuntimeOptions
+    from .llama.runner import open_model
     from .plan import LayerPlan, parse_plan
     from .probes import ProbeSpec, load_probe_set
     from .prove.validate import run_validation

@@ -20,11 +20,11 @@ import pytest
 from helpers.sweeps import FAKE_WORKER, worker_command
 
 from rys_gguf.convert.converter import fetch_converter
-from rys_gguf.demo.models import fetch_gemma, fetch_smollm2
+from rys_gguf.demo.fetch import fetch_gemma, fetch_smollm2
 from rys_gguf.scan.pool import WORKER_ENV
 
 BLOCKED = Path(__file__).parent / "helpers" / "blocked"
-LLAMA_MODULES = ("llama_cpp", "rys_gguf.llama.engine", "rys_gguf.llama.logs", "rys_gguf.llama.quantize")
+LLAMA_MODULES = ("llama_cpp", "rys_gguf.llama.engine", "rys_gguf.llama.logs", "rys_gguf.llama.model_quantize")
 NEEDS = {
     "gemma_path": ("slow", "network", "llama"),
     "smollm2_path": ("slow", "network", "llama"),

@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any
 
 from ..gguffile.reader import GGUFModel
-from .model import CONFIG_KEY, SOURCE_COUNT_KEY, model_constraints, source_path
+from .source import CONFIG_KEY, SOURCE_COUNT_KEY, model_constraints, source_path
 
 
 def describe_model(model: GGUFModel) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from ..gguffile.split import output_paths, split_layout
 from ..gguffile.writer import GGUFLayout, write_layout
 from ..plan import parse_plan
 from .layout import BuildOptions, layout_for_plan
-from .model import model_constraints
+from .source import model_constraints
 
 
 @dataclass(frozen=True, slots=True)

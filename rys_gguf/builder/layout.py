@@ -19,7 +19,7 @@ from ..gguffile.reader import GGUFModel, KVEntry, TensorInfo
 from ..gguffile.spec import SPLIT_KEYS, ValueType, block_count_key, group_by_layer, layer_tensor_name
 from ..gguffile.writer import GGUFLayout, OutTensor, encode_kv
 from ..plan import LayerPlan
-from .model import CONFIG_KEY, PATH_KEY, PROVENANCE_KEYS, SOURCE_COUNT_KEY, model_constraints, source_path
+from .source import CONFIG_KEY, PATH_KEY, PROVENANCE_KEYS, SOURCE_COUNT_KEY, model_constraints, source_path
 
 # Per-layer metadata arrays ("{arch}." + suffix) that llama.cpp's loaders read with one value
 # per layer (head counts, FFN sizes, SWA and RoPE patterns, recurrent-layer flags, ...).

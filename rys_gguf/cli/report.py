@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..report.metrics import METRICS
+from ..sweepfolder.metric import METRICS
 from .command import Command, argument, option
 from .options import NO_PNG, TOP
 from .progress import echo

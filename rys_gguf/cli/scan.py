@@ -29,7 +29,7 @@ from .search import single_thread_blas
 if TYPE_CHECKING:
     from ..llama.options import RuntimeOptions
 
-STRATEGIES = ("grid", "coarse", "adaptive")  # rys_gguf.scan.search.STRATEGIES, without importing it at start
+STRATEGIES = ("grid", "coarse", "adaptive")  # rys_gguf.search.strategies.STRATEGIES, without importing it at start
 SEARCH_HELP = (
     "grid (every config), coarse (strided, then refined) or adaptive (a surrogate model proposes each round) "
     "[default: grid; grid with --configs or --shard]"
@@ -74,9 +74,9 @@ def scan_command(
     from ..scan.grid import GridSpec
     from ..scan.options import ScanOptions
     from ..scan.pool import ScanEvent
-    from ..scan.search import SearchSpec, parse_budget
-    from ..scan.shard import parse_shard
+    from ..scan.slices import parse_shard
     from ..scan.sweep import run_scan
+    from ..search.strategies import SearchSpec, parse_budget
     from ..untrusted import safe_line
 
     gpu_ids = tuple(int(g) for g in parse_floats(gpus, "--gpus") or ())
@@ -125,7 +125,7 @@ def scan_command(
 
 def merge_command(out: Path, dirs: list[Path], metric: str, top: int, no_png: bool, no_report: bool) -> None:
     from ..report.write import write_report
-    from ..scan.sweepdir import merge_sweeps
+    from ..sweepfolder.merge import merge_sweeps
     from ..untrusted import safe_line
 
     result = merge_sweeps(out, dirs)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..builder.job import PreparedBuild
 from ..builder.layout import BuildOptions, layout_for_plan
-from ..builder.model import model_constraints
+from ..builder.source import model_constraints
 from ..errors import ConvertError
 from ..files import Progress, check_destination, remove_stale_partials, temp_path
 from ..gguffile.reader import GGUFModel

@@ -1,7 +1,7 @@
 """Quantize a GGUF with llama.cpp's ``llama_model_quantize`` (through llama-cpp-python).
 
 ``quantize`` writes to a temporary file beside the output and renames it when llama.cpp reports
-success (``llama.quantize`` makes the call, its log driving ``progress`` and explaining a
+success (``llama.model_quantize`` makes the call, its log driving ``progress`` and explaining a
 failure). ``read_imatrix`` loads an importance matrix in either format llama.cpp writes (GGUF
 ``*.in_sum2``/``*.counts`` tensors, or the legacy binary ``.dat``) and normalises it exactly as
 ``llama-quantize`` does, so ``--imatrix`` gives the same result as the C++ tool.
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..builder.model import model_constraints
+from ..builder.source import model_constraints
 from ..errors import ConvertError
 from ..files import Progress, check_destination, remove_stale_partials, temp_path
 from ..gguffile.reader import GGUFFile, GGUFModel, TensorInfo
@@ -135,7 +135,7 @@ def quantize(
     check_destination(dst, [src], force)
     weights = read_imatrix(imatrix) if imatrix else {}
 
-    from ..llama.quantize import quantize_file  # loads the native library
+    from ..llama.model_quantize import quantize_file
 
     remove_stale_partials(dst)  # outputs of quantize runs that were killed
     tmp = temp_path(dst)

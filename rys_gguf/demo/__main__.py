@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .models import fetch_smollm2
+from .fetch import fetch_smollm2
 
 CONFIGS = ["4,8", "12,16", "20,24"]  # early, middle and late 4-layer blocks of 30
 # The validation the demo can afford: evenly spaced samples of the held-out sets (all 120 math and

@@ -1,3 +1,4 @@
 """The GGUF format: its spec as data (``spec``), a lazy bounds-checked reader (``reader``), a
-streaming writer (``writer``) and gguf-split shards (``split``).
+streaming writer (``writer``), gguf-split shards (``split``) and synthetic llama models written
+with them (``synthetic``: the CPU repacking check, benchmarks, the GPU check).
 """

@@ -14,9 +14,8 @@ every load after it (scan workers, validate, verify, eval, stack, the demo) pass
 ``use_extra_bufts = false``. The choice comes from ``--cpu-repack``, else ``$RYS_CPU_REPACK``,
 else ``auto``.
 
-``python -m rys_gguf.llama.cpu_repack`` prints the verdict (the child runs ``--child``).
-``$RYS_CPU_REPACK_FAULT=crash`` makes the child die as the AMX bug does, so the policy is
-tested on every CPU. No native import here: the command line reads the verdict too.
+``python -m rys_gguf.llama.cpu_repack`` prints the verdict; the child is ``repack_check``.
+No native import here: the command line reads the verdict too.
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ import platform
 import signal
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,9 +37,9 @@ from .options import CPU_REPACK_CHOICES as CHOICES
 from .survey import native_libraries
 
 ENV = "RYS_CPU_REPACK"
-FAULT_ENV = "RYS_CPU_REPACK_FAULT"
+FAULT_ENV = "RYS_CPU_REPACK_FAULT"  # =crash: the child dies as the AMX bug does (tests, on any CPU)
+OK_LINE = "repacked weights decode"  # what the child prints when they do
 PROBE_TIMEOUT_S = 180
-_OK = "repacked weights decode"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +106,7 @@ def probe(timeout: float = PROBE_TIMEOUT_S) -> tuple[bool | None, str]:
     signal, (None, why) when it could not tell (llama.cpp missing, a timeout): repacking stays off."""
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "rys_gguf.llama.cpu_repack", "--child"],
+            [sys.executable, "-m", "rys_gguf.llama.repack_check"],
             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
         )  # fmt: skip
     except subprocess.TimeoutExpired:
@@ -118,7 +116,7 @@ def probe(timeout: float = PROBE_TIMEOUT_S) -> tuple[bool | None, str]:
     if done.returncode < 0:
         name = signal.Signals(-done.returncode).name
         return False, f"llama.cpp crashed ({name}) decoding repacked weights on this CPU, so loads do without them"
-    if done.returncode == 0 and _OK in done.stdout:
+    if done.returncode == 0 and OK_LINE in done.stdout:
         return True, "repacked weights decode correctly on this CPU"
     tail = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1][:200]
     return None, f"the repacking check failed ({tail}); repacking stays off"
@@ -159,35 +157,7 @@ def matrix_flags() -> list[str]:
     return [f for f in cpu_identity()[1].split() if f.startswith(wanted)]
 
 
-# -- the child ------------------------------------------------------------------------------
-
-
-def _child() -> int:
-    """Load a tiny Q4_0 llama with extra buffer types and decode a batch, then one token."""
-    from ..gguffile.synthetic import LlamaShape, write_llama
-    from .engine import load_llama
-    from .quantize import quantize_file
-
-    with tempfile.TemporaryDirectory(prefix="rys-cpu-repack-") as tmp:
-        f16, q40 = Path(tmp) / "f16.gguf", Path(tmp) / "q4_0.gguf"
-        write_llama(f16, LlamaShape(n_layers=1, n_embd=256, n_ctx_train=256))
-        failed = quantize_file(f16, q40, "MOSTLY_Q4_0")
-        if failed:
-            raise RuntimeError(f"cannot quantize the check model: {failed}")
-        llm = load_llama(q40, use_extra_bufts=True, n_ctx=64, n_threads=min(4, os.cpu_count() or 1))
-        if os.environ.get(FAULT_ENV) == "crash":  # the fault hook: die as the AMX bug does
-            os.kill(os.getpid(), signal.SIGSEGV)
-        tokens = llm.tokenize(b"the then there in an on", add_bos=True)
-        llm.eval(tokens)  # a batch: the prompt's matrix multiplies
-        llm.eval(tokens[-1:])  # one token: the decode path
-        llm.close()
-    sys.stdout.write(_OK + "\n")
-    return 0
-
-
 def main(argv: list[str]) -> int:
-    if argv == ["--child"]:
-        return _child()
     verdict = resolve()
     model, _ = cpu_identity()
     sys.stdout.write(

@@ -4,7 +4,7 @@
 uses) and builds its own contexts on the same weights with the low-level API: one holding a
 batch of parallel sequences for greedy generation (one seq_id and one KV stream per prompt) and
 a short-lived one that returns logits at every position.
-Importing this module loads the native library; ``llama.model`` imports it only when a model opens.
+Importing this module loads the native library; ``llama.runner`` imports it only when a model opens.
 Left out: sampling other than greedy, KV-prefix sharing between prompts, embeddings, LoRA.
 """
 

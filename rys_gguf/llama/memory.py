@@ -133,7 +133,7 @@ class ModelMemory:
 
     @classmethod
     def read(cls, model: GGUFModel, c: Constraints) -> ModelMemory:
-        """Sizes and widths of ``model`` (constraints from ``builder.model.model_constraints``)."""
+        """Sizes and widths of ``model`` (constraints from ``builder.source.model_constraints``)."""
         arch = model.architecture
         n_all = c.n_layers + c.n_tail
         grouped = group_by_layer(model.tensors)

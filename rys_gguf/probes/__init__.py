@@ -1,5 +1,10 @@
 """Probe sets for the brain scan: items to send to a model and pure scoring of its answers.
 
+``math`` generates hard arithmetic from a seed and scores it with the original partial credit,
+``eq`` holds EQ-Bench v2 items and both scorers (``eqbench`` fetches and checks the EQ-Bench v2
+file), ``thinking`` removes think blocks before scoring, and ``earlystop`` tells from a config's
+first answers that it only produces garbage.
+
 A `ProbeSet` holds math items (generated from a seed, see `probes.math`) and EQ items (EQ-Bench
 v2 format, see `probes.eq`), the EQ scorer to use, and a hash that changes whenever the items,
 the scorer or the scoring code version change, so stored results can be matched to their probes.

@@ -1,5 +1,6 @@
 """The prove job: check that a scan's winners hold up beyond the small search probes.
 
 ``validate`` re-scores the top configs and the baseline on the large probe sets, with paired
-bootstrap intervals.
+bootstrap intervals; ``eval`` runs lm-evaluation-harness tasks on the source and RYS models
+through our batched runner as an lm-eval model (``lmeval``).
 """

@@ -25,18 +25,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..builder.model import model_constraints
+from ..builder.source import model_constraints
 from ..errors import ProbeError, RysError
 from ..files import remove_stale_partials, temp_path, write_atomic
 from ..gguffile.reader import GGUFModel
 from ..llama.batching import N_BATCH
-from ..llama.fit import require_fit
+from ..llama.budget import require_fit
 from ..llama.memory import logits_contexts
 from ..llama.options import RuntimeOptions
 from ..report.ranking import paired_bootstrap
 from ..report.tables import eval_markdown
 from ..report.write import EVAL_FILE
-from ..scan.sweepdir import SWEEP_FILE
+from ..sweepfolder.records import SWEEP_FILE
 
 MODELS_DIR = "eval-models"  # the RYS models built from a sweep, while they are evaluated
 INSTALL = "pip install 'rys-gguf[eval]'"
@@ -114,7 +114,7 @@ def evaluate(
 ) -> ModelScores:
     """Run lm-eval's ``names`` on one model through our runner; the scores and per-item values."""
     lm_eval = _lm_eval()
-    from ..llama.model import open_model
+    from ..llama.runner import open_model
     from .lmeval import RysLM
 
     with open_model(path, options) as model, _quiet_harness():
@@ -236,7 +236,7 @@ def sweep_models(directory: Path, top: int) -> Iterator[tuple[Path, list[Candida
     folder that is removed afterwards (and, after a kill, by the next run)."""
     from ..builder.job import build
     from ..report.write import write_report
-    from ..scan.sweepdir import read_meta
+    from ..sweepfolder.records import read_meta
 
     meta = read_meta(directory)
     summary = write_report(directory, png=False)

@@ -25,7 +25,7 @@ from lm_eval.api.model import LM
 if TYPE_CHECKING:
     from lm_eval.api.instance import Instance
 
-    from ..llama.model import LoadedModel
+    from ..llama.runner import LoadedModel
 
 DEFAULT_MAX_GEN_TOKS = 256  # lm-eval's own default for generate_until
 

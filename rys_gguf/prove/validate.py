@@ -26,7 +26,15 @@ from ..scan.grid import GridSpec
 from ..scan.options import ScanOptions
 from ..scan.pool import ScanEvent
 from ..scan.sweep import run_scan
-from ..scan.sweepdir import BASELINE, RESULTS_FILE, VALIDATION_DIR, VALIDATION_FILE, SweepMeta, probe_spec_of, read_meta
+from ..sweepfolder.records import (
+    BASELINE,
+    RESULTS_FILE,
+    VALIDATION_DIR,
+    VALIDATION_FILE,
+    SweepMeta,
+    probe_spec_of,
+    read_meta,
+)
 
 
 def validation_probes(

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from ..files import write_atomic
+from ..sweepfolder.metric import METRIC_LABELS
 from ..untrusted import safe_line
 from .cells import BEST, EARLY, FAILED, NEUTRAL, SKIPPED, UNITS, build_grid, format_value
-from .metrics import METRIC_LABELS
 from .pareto import FrontierPoint
 from .ranking import ReportSummary
 

@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import PlanError, ProbeError, ScanError
 from ..plan import parse_blocks
-from ..scan.objective import z_of, zscores
-from ..scan.sweepdir import BASELINE, RESULTS_FILE, SWEEP_FILE, ResultRow, SweepMeta
-from .metrics import METRICS
+from ..sweepfolder.metric import METRICS, z_of, zscores
+from ..sweepfolder.records import BASELINE, RESULTS_FILE, SWEEP_FILE, ResultRow, SweepMeta
 
 if TYPE_CHECKING:
     from .searchview import SearchView

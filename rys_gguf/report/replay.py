@@ -1,7 +1,7 @@
 """Replay search strategies against a complete recorded sweep: the benchmark of ``scan --search``.
 
 The folder's single-block configs are the universe and its own ranking by the metric is the truth.
-Each strategy runs as it would in a scan (``scan.search.Search``), seeded, but every config it asks
+Each strategy runs as it would in a scan (``search.strategies.Search``), seeded, but every config it asks
 for is answered from the recorded rows, and only those, in the order asked. Its pick is the config
 it would report first. Per strategy and budget: the share of seeds whose pick lies in the truth's
 top fraction (the best ``top_count(n)`` configs), the mean percentile of the pick (100 = the
@@ -20,11 +20,10 @@ from pathlib import Path
 
 from ..errors import PlanError, ScanError
 from ..plan import block_grid, parse_blocks
-from ..scan.objective import Delta, deltas_of
-from ..scan.search import REPLAY_STRATEGIES, TOP_FRACTION, Cell, Search, budget_count, top_count
-from ..scan.sweepdir import BASELINE, RESULTS_FILE, identity, read_skipped, read_sweep
+from ..search.strategies import REPLAY_STRATEGIES, TOP_FRACTION, Cell, Search, budget_count, top_count
+from ..sweepfolder.metric import METRIC_LABELS, Delta, deltas_of
+from ..sweepfolder.records import BASELINE, RESULTS_FILE, identity, read_skipped, read_sweep
 from ..untrusted import safe_line
-from .metrics import METRIC_LABELS
 from .ranking import summarize
 
 DEFAULT_BUDGETS = (0.05, 0.1, 0.2)

@@ -1,7 +1,7 @@
 """A search in the report: which cells it measured, what its model predicts for the others, its picks.
 
-A sweep folder that a search wrote (``search.json``, see ``scan.searching``) is reported like any
-other; this module adds the search's side. The surrogate (``scan.surrogate``) is refitted to the
+A sweep folder that a search wrote (``search.json``, see ``scan.search_rounds``) is reported like any
+other; this module adds the search's side. The surrogate (``search.surrogate``) is refitted to the
 measured single blocks of the universe, once per metric drawn, so each heatmap can show the cells
 the search never measured in the model's predicted colour, apart from the measured ones. The picks
 are the search's own ranking (``Search.ranking``: the adaptive strategy's denoised estimate), the
@@ -16,9 +16,9 @@ from pathlib import Path
 
 from ..errors import PlanError, ScanError
 from ..plan import parse_blocks
-from ..scan.objective import Delta, deltas_of, metric_values
-from ..scan.search import STRATEGY_CLASSES, Cell, fit
-from ..scan.sweepdir import SEARCH_FILE, ResultRow
+from ..search.strategies import STRATEGY_CLASSES, Cell, fit
+from ..sweepfolder.metric import Delta, deltas_of, metric_values
+from ..sweepfolder.records import SEARCH_FILE, ResultRow
 
 N_PICKS = 50  # picks kept in the report (validate takes its top K from them)
 

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 from ..errors import PlanError
 from ..plan import parse_plan
+from ..sweepfolder.metric import METRIC_LABELS
 from ..untrusted import safe_code, safe_markdown
-from .metrics import METRIC_LABELS
 from .pareto import FrontierPoint
 from .ranking import ReportSummary
 

@@ -19,9 +19,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ..scan.sweepdir import BASELINE
+from ..sweepfolder.metric import METRIC_LABELS
+from ..sweepfolder.records import BASELINE
 from ..untrusted import safe_code, safe_csv, safe_line, safe_markdown
-from .metrics import METRIC_LABELS
 from .pareto import pareto_front
 from .ranking import ConfigScore, ReportSummary, ValidationRow, interval_verdict
 from .sections import early_stopped_markdown, layer_map_comment, pareto_markdown, search_markdown

@@ -10,6 +10,7 @@ import os
 import sys
 from typing import TextIO
 
+from ..sweepfolder.metric import METRIC_LABELS
 from ..untrusted import safe_line
 from .cells import (
     BEST,
@@ -25,7 +26,6 @@ from .cells import (
     format_value,
     hex_rgb,
 )
-from .metrics import METRIC_LABELS
 from .ranking import ReportSummary
 
 RESET = "\x1b[0m"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import ProbeError, ScanError
 from ..files import write_atomic
-from ..scan.sweepdir import VALIDATION_FILE, read_rows, read_skipped, read_sweep
+from ..sweepfolder.records import VALIDATION_FILE, read_rows, read_skipped, read_sweep
 from ..untrusted import safe_json
 from .pareto import pareto_front
 from .ranking import ReportSummary, summarize, validate

@@ -1,6 +1,8 @@
-"""The scan job: sweep layer configs of a model and keep every result.
+"""The scan job: measure layer configs of a model and keep every result.
 
-``grid`` picks the configs, ``layercache`` assembles each from per-layer shards, ``pool`` runs
-one ``worker`` process per config and writes results, ``sweepdir`` is the folder format,
-``shard`` splits a grid across machines, ``sweep`` ties them together in `run_scan`.
+``grid`` picks the configs (``slices`` cuts a grid across machines), ``memoryplan`` skips those
+that cannot fit, ``layercache`` assembles each from per-layer shards, ``pool`` runs one
+``worker`` process per config and writes results, ``search_rounds`` runs a search's rounds
+through the pool, ``sweep`` ties them together in `run_scan` (options in ``options``), and
+``stack`` measures multi-block configs seeded by a sweep's best blocks.
 """

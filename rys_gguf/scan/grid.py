@@ -9,12 +9,12 @@ from pathlib import Path
 
 from ..arch import check_path
 from ..builder.layout import BuildOptions
-from ..builder.model import model_constraints
+from ..builder.source import model_constraints
 from ..errors import RysError, ScanError
 from ..gguffile.reader import GGUFModel
 from ..plan import LayerPlan, block_grid, parse_plan
-from .shard import shard_slice
-from .sweepdir import BASELINE
+from ..sweepfolder.records import BASELINE
+from .slices import shard_slice
 
 
 @dataclass(frozen=True, slots=True)

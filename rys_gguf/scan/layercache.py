@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO
 
 from ..builder.layout import BuildOptions, layout_for_plan
-from ..builder.model import model_constraints
+from ..builder.source import model_constraints
 from ..errors import ScanError
 from ..files import check_free_space, temp_path, try_lock
 from ..gguffile.reader import GGUFModel

@@ -8,8 +8,8 @@ from pathlib import Path
 from ..builder.layout import BuildOptions
 from ..llama.options import RuntimeOptions
 from ..probes import ProbeSpec
+from ..search.strategies import SearchSpec
 from .grid import GridSpec
-from .search import SearchSpec
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,11 +29,11 @@ from typing import IO, Any
 from ..errors import ProbeError, ScanError
 from ..lifetime import die_with_parent
 from ..plan import LayerPlan, parse_blocks
+from ..sweepfolder import records
+from ..sweepfolder.records import BASELINE, RESULTS_FILE, ResultRow, SweepMeta
 from ..version import __version__
-from . import sweepdir
 from .layercache import ShardCache
 from .options import ScanOptions
-from .sweepdir import BASELINE, RESULTS_FILE, ResultRow, SweepMeta
 
 WORKER_ENV = "RYS_WORKER_CMD"
 DIED = "worker died: "  # a failure reason that starts so: the worker was killed by a signal
@@ -186,7 +186,7 @@ class WorkerPool:
         }
         if stopped:
             row["early_stop"] = stopped
-        sweepdir.append_row(self.out_dir / RESULTS_FILE, row)
+        records.append_row(self.out_dir / RESULTS_FILE, row)
         self.n_run += 1
         self.n_failed += not ok
         self.n_early_stopped += bool(stopped)

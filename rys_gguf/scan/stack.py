@@ -23,17 +23,17 @@ from pathlib import Path
 
 from ..arch import check_path
 from ..builder.layout import BuildOptions
-from ..builder.model import model_constraints
+from ..builder.source import model_constraints
 from ..errors import PlanError, RysError, ScanError
 from ..gguffile.reader import GGUFModel
 from ..llama.options import RuntimeOptions
 from ..plan import format_blocks, parse_blocks, parse_plan
+from ..sweepfolder.metric import Delta, deltas_of
+from ..sweepfolder.records import RESULTS_FILE, probe_spec_of, read_meta, read_rows
 from .grid import GridSpec
-from .objective import Delta, deltas_of
 from .options import ScanOptions
 from .pool import ScanEvent
 from .sweep import run_scan
-from .sweepdir import RESULTS_FILE, probe_spec_of, read_meta, read_rows
 
 Block = tuple[int, int]
 
@@ -75,7 +75,7 @@ def stack_scores(deltas: Mapping[str, Delta | None], metric: str, singles: Seque
     """Every scored config's metric; z against the single blocks' mean and spread (method B)."""
     import numpy as np
 
-    from .objective import spread
+    from ..sweepfolder.metric import spread
 
     scored = {c: d for c, d in deltas.items() if d is not None}
     if metric != "z":

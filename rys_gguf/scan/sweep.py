@@ -5,7 +5,7 @@ the sweep folder's lock, records the sweep's identity (sweep.json: model fingerp
 hash), plans the layer cache against the free disk (``layercache``), then lets the worker pool
 (``pool``) measure what the folder does not hold yet, so rerunning the same command resumes. A
 search (``--search coarse|adaptive``) measures a budget of them instead, round by round
-(``searching``).
+(``search_rounds``).
 """
 
 from __future__ import annotations
@@ -22,14 +22,7 @@ from ..files import try_lock
 from ..gguffile.reader import GGUFModel
 from ..gguffile.spec import NAME_KEY
 from ..probes import load_probe_set
-from ..version import __version__
-from .fit import fit_sweep
-from .grid import plan_sweep
-from .layercache import CACHE_PREFIX, ShardCache, ensure_disk, remove_stale_caches
-from .options import ScanOptions
-from .pool import ScanEvent, WorkerPool, now
-from .searching import plan_search, record_search, remaining, resolve_strategy, run_rounds
-from .sweepdir import (
+from ..sweepfolder.records import (
     BASELINE,
     FINISHED,
     FORMAT,
@@ -43,6 +36,13 @@ from .sweepdir import (
     read_skipped,
     write_json_atomic,
 )
+from ..version import __version__
+from .grid import plan_sweep
+from .layercache import CACHE_PREFIX, ShardCache, ensure_disk, remove_stale_caches
+from .memoryplan import fit_sweep
+from .options import ScanOptions
+from .pool import ScanEvent, WorkerPool, now
+from .search_rounds import plan_search, record_search, remaining, resolve_strategy, run_rounds
 
 
 @dataclass(frozen=True, slots=True)

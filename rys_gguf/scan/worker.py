@@ -17,8 +17,8 @@ from typing import Any
 
 from ..errors import RysError, ScanError
 from ..files import write_atomic
-from ..llama.model import open_model
 from ..llama.options import RuntimeOptions
+from ..llama.runner import open_model
 from ..probes import load_probe_set
 from ..probes.earlystop import GarbageWatch
 

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..builder.model import model_constraints, swa_array_warning
+from ..builder.source import model_constraints, swa_array_warning
 from ..errors import ExportError
 from ..files import Progress, Writeback, copy_range, staged
 from ..gguffile.reader import GGUFModel

@@ -31,7 +31,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..builder.model import CONFIG_KEY, SOURCE_COUNT_KEY, model_constraints, source_path, swa_array_warning
+from ..builder.source import CONFIG_KEY, SOURCE_COUNT_KEY, model_constraints, source_path, swa_array_warning
 from ..errors import ExportError, OutputError
 from ..files import write_atomic
 from ..gguffile.reader import GGUFModel

@@ -29,14 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..builder.model import CONFIG_KEY, SOURCE_COUNT_KEY, layer_count, model_constraints, source_path
+from ..builder.source import CONFIG_KEY, SOURCE_COUNT_KEY, layer_count, model_constraints, source_path
 from ..errors import GGUFFormatError, RysError, VerifyError
 from ..gguffile.reader import GGUFModel, TensorInfo
 from ..gguffile.spec import group_by_layer
-from ..llama.fit import require_fit
+from ..llama.budget import require_fit
 from ..llama.memory import logits_contexts
-from ..llama.model import open_model
 from ..llama.options import RuntimeOptions
+from ..llama.runner import open_model
 from ..plan import format_layer_path
 
 if TYPE_CHECKING:

@@ -1,0 +1,160 @@
+"""Search strategies on synthetic landscapes: they find the peak, are deterministic, resume, and the
+replay benchmark answers only what a strategy asks for."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers.landscapes import make_landscape, write_sweep
+
+from rys_gguf.errors import OptionError, ScanError
+from rys_gguf.report.replay import load_recorded, plan_runs, replay, replay_one
+from rys_gguf.search.strategies import REPLAY_STRATEGIES, Search, budget_count, parse_budget, top_count
+from rys_gguf.search.surrogate import Surrogate, spearman
+from rys_gguf.sweepfolder.metric import metric_values
+
+
+@pytest.fixture(scope="module")
+def sweeps(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Three landscapes with one clear peak and a little noise, as complete sweep folders."""
+    root = tmp_path_factory.mktemp("landscapes")
+    return [write_sweep(root / f"s{seed}", make_landscape(20, seed, noise=0.01, n_bumps=1)) for seed in (1, 2, 3)]
+
+
+@pytest.mark.parametrize(("strategy", "share"), [("grid", 1.0), ("random", 0.5), ("coarse", 0.25), ("adaptive", 0.2)])
+def test_each_strategy_finds_the_peak_within_its_budget(sweeps: list[Path], strategy: str, share: float) -> None:
+    for folder in sweeps:
+        sweep = load_recorded(folder)
+        n = len(sweep.universe)
+        for seed in range(3):
+            pick, asked = replay_one(sweep, strategy, budget_count(share, n), seed)
+            assert len(asked) <= budget_count(share, n)
+            assert sweep.ranks[pick] <= max(3, round(0.03 * n)), (folder.name, strategy, seed, sweep.ranks[pick])
+
+
+def test_same_seed_same_sequence(sweeps: list[Path]) -> None:
+    sweep = load_recorded(sweeps[0])
+    for strategy in REPLAY_STRATEGIES:
+        first = replay_one(sweep, strategy, 30, seed=5)
+        assert replay_one(sweep, strategy, 30, seed=5) == first
+        if strategy in ("random", "adaptive", "coarse"):
+            assert replay_one(sweep, strategy, 30, seed=6)[1] != first[1]
+
+
+@pytest.mark.parametrize("strategy", ["adaptive", "coarse"])
+def test_resume_mid_search_reaches_the_same_final_set(sweeps: list[Path], strategy: str) -> None:
+    """A fresh Search fed what a killed scan had recorded (part of a round included) asks for the rest
+    and ends with the same configs and the same picks as the run that was never interrupted."""
+    sweep = load_recorded(sweeps[1])
+    budget = 40
+    pick, asked = replay_one(sweep, strategy, budget, seed=3)
+    for cut in (1, 9, 17, 26, 39):
+        known = {c: sweep.outcomes[c] for c in asked[:cut]}  # the rows that reached results.jsonl
+        search = Search(strategy, sweep.universe, sweep.n_layers, budget, seed=3)
+        while batch := search.next_batch(known):
+            assert not set(batch) & set(known)
+            known.update({c: sweep.outcomes[c] for c in batch})
+        assert sorted(known) == sorted(asked)
+        assert search.ranking(known)[0][0] == pick
+
+
+def test_replay_never_answers_an_unrequested_config(sweeps: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    sweep = load_recorded(sweeps[2])
+    requested: list[tuple[int, int]] = []
+    next_batch = Search.next_batch
+
+    def spy(self: Search, known: dict[tuple[int, int], object]) -> list[tuple[int, int]]:
+        batch = next_batch(self, known)  # type: ignore[arg-type]
+        requested.extend(batch)
+        return batch
+
+    monkeypatch.setattr(Search, "next_batch", spy)
+    for strategy in REPLAY_STRATEGIES:
+        requested.clear()
+        answered: list[tuple[int, int]] = []
+
+        def answer(cell: tuple[int, int], answered: list[tuple[int, int]] = answered) -> object:
+            assert cell in requested and cell not in answered  # asked for, and only once
+            answered.append(cell)
+            return sweep.outcomes[cell]
+
+        _, asked = replay_one(sweep, strategy, 25, 1, answer=answer)  # type: ignore[arg-type]
+        assert answered == requested == asked and len(asked) == 25
+
+
+def test_replay_table_and_json_schema(sweeps: list[Path]) -> None:
+    table = replay(sweeps[0], budgets=(0.05, 0.1), seeds=2)
+    data = json.loads(json.dumps(table.as_json()))
+    assert set(data) == {"n_configs", "metric", "top_fraction", "results"}
+    assert data["n_configs"] == 210 and data["metric"] == "z" and data["top_fraction"] == 0.02
+    runs = [(r["strategy"], r["budget"]) for r in data["results"]]
+    assert runs == plan_runs(REPLAY_STRATEGIES, (0.05, 0.1))
+    assert ("random", 0.2) in runs and ("adaptive", 0.2) not in runs  # random also at twice each budget
+    for r in data["results"]:
+        assert set(r) == {"strategy", "budget", "n_evaluations", "seeds", "top_hit_rate", "mean_percentile"}
+        assert r["seeds"] == 2 and 0 <= r["top_hit_rate"] <= 1 and 0 <= r["mean_percentile"] <= 100
+        assert r["n_evaluations"] == budget_count(r["budget"], 210)
+
+
+def _rewrite(folder: Path, keep: int | None = None, edit: dict[str, object] | None = None, extra: str = "") -> None:
+    lines = (folder / "results.jsonl").read_text().splitlines()
+    if keep is not None:
+        lines = lines[:keep]
+    if edit:
+        row = json.loads(lines[5])
+        row.update(edit)
+        lines[5] = json.dumps(row)
+    (folder / "results.jsonl").write_text("\n".join(lines) + "\n" + extra)
+
+
+def test_replay_refuses_incomplete_or_mixed_folders(tmp_path: Path) -> None:
+    land = make_landscape(8, 0)
+    cases = [
+        ({"keep": 30}, "incomplete: .* not measured"),  # a scan cut short: a hole in its grid
+        ({"edit": {"status": "failed", "math": None, "eq": None}}, "incomplete: 1 config"),
+        ({"edit": {"status": "early-stopped", "math": None, "eq": None}}, "incomplete: 1 config"),
+        ({"edit": {"probe_set_hash": "b" * 64}}, "mixed folder"),
+        ({"extra": json.dumps({"config": "1,3;2,3", "status": "ok", "math": 0.5, "eq": 0.5}) + "\n"}, "mixed folder"),
+    ]
+    for k, (change, message) in enumerate(cases):
+        folder = write_sweep(tmp_path / f"c{k}", land)
+        _rewrite(folder, **change)  # type: ignore[arg-type]
+        with pytest.raises(ScanError, match=message):
+            load_recorded(folder)
+    sub = write_sweep(tmp_path / "sub", land, [c for c in land.measured if c[1] - c[0] <= 2])
+    assert len(load_recorded(sub).universe) == 8 + 7  # a complete --max-block 2 sub-grid is fine
+
+
+def test_budgets_and_top_counts() -> None:
+    assert parse_budget("10%") == 0.1 and parse_budget("40") == 40
+    for bad in ("0", "-3", "0%", "150%", "ten"):
+        with pytest.raises(OptionError, match="--budget"):
+            parse_budget(bad)
+    assert budget_count(0.05, 171) == 9 and budget_count(0.1, 171) == 17 and budget_count(500, 171) == 171
+    assert top_count(171) == 4 and top_count(465) == 10 and top_count(30) == 1
+
+
+def test_surrogate_denoises_and_checks_itself() -> None:
+    land = make_landscape(16, 4, noise=0.0, n_bumps=1)
+    values = metric_values({c: (m - land.baseline[0], e - land.baseline[1]) for c, (m, e) in land.smooth.items()}, "z")
+    cells = sorted(values)[::3]
+    model = Surrogate(cells, [values[c] for c in cells], 16)  # type: ignore[misc]
+    rest = [c for c in values if c not in cells]
+    mean, sd = model.predict(rest)
+    assert spearman(mean, [values[c] for c in rest]) > 0.8  # type: ignore[arg-type]
+    assert model.held_out_rank_correlation() > 0.8 and (sd > 0).all()
+
+
+def test_the_recorded_benchmark_sweeps_replay() -> None:
+    """The sweeps committed under benchmarks/data/sweeps are complete grids that replay reads."""
+    data = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "sweeps"
+    folders = sorted(p for p in data.iterdir() if (p / "results.jsonl").exists())
+    assert {p.name for p in folders} >= {"gemma3-270m-math"}
+    for folder in folders:
+        assert (folder / "results.jsonl").stat().st_size < 1_000_000  # results only, answers stripped
+        assert "answers" not in (folder / "results.jsonl").read_text()
+        sweep = load_recorded(folder)
+        assert len(sweep.universe) >= 30
+    assert len(load_recorded(data / "gemma3-270m-math").universe) == 171  # the full triangle
