@@ -3,7 +3,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export RYS_CACHE_DIR ?= $(CURDIR)/.cache
 
-.PHONY: test test-fast check lint format typecheck bench demo clean gpu-bundle gpu-build gpu-check cpu-info
+.PHONY: test test-fast check lint format typecheck bench demo clean gpu-bundle gpu-build gpu-check cpu-info docs
 
 # The venv is created on first use; llama-cpp-python compiles from source the first time
 # (about 10 minutes on 2 cores; pip caches the wheel). torch is pinned to the CPU build.
@@ -39,6 +39,10 @@ format: $(STAMP)
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
+
+# docs/cli.md from the command line, the table in docs/architectures.md from the rules.
+docs: $(STAMP)
+	$(PY) tests/project/test_docs.py
 
 check: lint typecheck test
 

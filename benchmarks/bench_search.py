@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from helpers.landscapes import make_landscape, write_sweep
 
-from rys_gguf.report.replay import ReplayTable, format_replay, replay
+from rys_gguf.report.replay import ReplayOptions, ReplayTable, format_replay, replay
 from rys_gguf.search.strategies import budget_count, top_count
 
 DATA = Path(__file__).parent / "data" / "sweeps"
@@ -75,7 +75,7 @@ def main() -> int:
     missed = False
     for name, folder, recorded in folders:
         start = time.perf_counter()
-        table = replay(folder, seeds=args.seeds)
+        table = replay(folder, ReplayOptions(seeds=args.seeds))
         print(format_replay(table).replace(str(folder), name))
         print(f"({time.perf_counter() - start:.0f} s; top 2 % = the best {top_count(table.n_configs)})\n")
         lines, met = goal_lines(name + ("" if recorded else " (synthetic)"), table)

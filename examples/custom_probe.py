@@ -7,9 +7,7 @@ Any question with an integer answer can reuse the original partial-credit score.
 
 import sys
 
-from rys_gguf.llama.options import RuntimeOptions
-from rys_gguf.llama.runner import open_model
-from rys_gguf.probes.math import partial_credit
+from rys_gguf import RuntimeOptions, open_model, partial_credit
 
 QUESTIONS = {
     "How many legs do three spiders have in total?": 24,

@@ -4,11 +4,10 @@ python examples/read_sweep.py SWEEP_DIR
 """
 
 import sys
-from pathlib import Path
 
-from rys_gguf.report.write import write_report
+from rys_gguf import ReportOptions, write_report
 
-summary = write_report(Path(sys.argv[1]), metric="math", png=False)
+summary = write_report(sys.argv[1], ReportOptions(metric="math", png=False))
 base = summary.baseline
 print(f"{summary.model_name}: baseline math {base.math:.3f}, {len(summary.ranked)} configs scored")
 for s in summary.ranked[:3]:

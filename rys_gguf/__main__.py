@@ -1,3 +1,3 @@
-from rys_gguf.cli import main
+from rys_gguf.cli import run
 
-main()
+run()

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import IO
 
 from .errors import OutputError
+from .events import Progress
 
-Progress = Callable[[int], None]
 CACHE_ENV = "RYS_CACHE_DIR"
 COPY_CHUNK = 16 << 20  # bytes per copy call, and per writeback: one chunk's goes to disk during the next
 RESUME_FIX = "free some disk space, then rerun to resume"

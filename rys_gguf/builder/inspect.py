@@ -3,6 +3,7 @@ provenance and the architecture's RYS rules, as one JSON-ready dict."""
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from typing import Any
 
@@ -10,8 +11,12 @@ from ..gguffile.reader import GGUFModel
 from .source import CONFIG_KEY, SOURCE_COUNT_KEY, model_constraints, source_path
 
 
-def describe_model(model: GGUFModel) -> dict[str, Any]:
-    """Facts ``inspect`` shows: architecture, layers, tensors, RYS path and constraints."""
+def describe_model(model: GGUFModel | str | os.PathLike[str]) -> dict[str, Any]:
+    """Facts ``inspect`` shows: architecture, layers, tensors, RYS path and constraints (of an
+    opened model, or of the GGUF at a path)."""
+    if not isinstance(model, GGUFModel):
+        with GGUFModel(model) as opened:
+            return describe_model(opened)
     c = model_constraints(model)
     arch = c.arch
     types = Counter(t.type_name for t in model.tensors)

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..files import Progress, check_destination, check_free_space, format_bytes, staged
+from ..events import OnEvent, Progress, Stage, emit
+from ..files import check_destination, check_free_space, format_bytes, staged
 from ..gguffile.reader import GGUFModel
 from ..gguffile.split import output_paths, split_layout
 from ..gguffile.writer import GGUFLayout, write_layout
@@ -109,22 +110,25 @@ class PreparedBuild:
 def build(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
-    spec: str,
-    *,
+    config: str,
     options: BuildOptions = BuildOptions(),
+    *,
     progress: Progress | None = None,
+    on_event: OnEvent | None = None,
 ) -> BuildResult:
-    """Write the RYS model of ``src`` under ``spec`` to ``dst`` (atomically, streaming).
+    """Write the RYS model of ``src`` under ``config`` to ``dst`` (atomically, streaming).
 
     Args:
         src: the source GGUF (or the first shard of a split model); never opened for writing.
         dst: the output path; with ``options.split_max_bytes`` the shards get llama.cpp's names.
-        spec: a layer plan (``i,j``, ``i,j;k,l`` or ``layers:...``).
+        config: a layer plan (``i,j``, ``i,j;k,l`` or ``layers:...``).
         options: overrides and output choices.
         progress: called with the number of bytes written as the copy advances.
+        on_event: a `Stage` once everything is checked, before the first byte is written.
 
     Raises:
         RysError: bad input, a plan the architecture refuses, or an unwritable destination.
     """
-    with PreparedBuild(src, dst, spec, options) as job:
+    with PreparedBuild(src, dst, config, options) as job:
+        emit(on_event, Stage(f"build {job.outputs.paths[0].name}", job.n_bytes, "B"))
         return job.write(progress)

@@ -1,62 +1,59 @@
 """``rys-gguf build`` and ``rys-gguf inspect``."""
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from .command import Command, argument, option, switch
-from .options import ALLOW_UNKNOWN, CONFIG, FORCE, QUIET, SWA_PATTERN, parse_size
-from .progress import LazyBar, echo
+import typer
+
+from .options import BUILD, Config, Quiet, command
+from .progress import Reporter, echo
+
+if TYPE_CHECKING:
+    from ..builder.layout import BuildOptions
+
+SPLIT_MAX_SIZE = "Write shards of at most this size (e.g. 50G, 500M), named as gguf-split does."
 
 
-def build_command(
-    src: Path,
-    dst: Path,
-    config: str,
-    force: bool,
-    split_max_size: str | None,
-    write_swa_pattern: bool,
-    allow_unknown_arch: bool,
-    quiet: bool,
+@command("build", "Build an RYS model: copy SRC with the layers of CONFIG (byte-exact, streaming).")
+def build(
+    src: Annotated[Path, typer.Argument(help="Source GGUF (or the first shard of a split model).", metavar="SRC")],
+    dst: Annotated[Path, typer.Argument(help="Output GGUF.", metavar="DST")],
+    config: Config,
+    options: Annotated["BuildOptions", BUILD],
+    split_max_size: Annotated[str | None, typer.Option("--split-max-size", help=SPLIT_MAX_SIZE)] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Build an RYS model: copy SRC with the layers of CONFIG (byte-exact, streaming)."""
-    from ..builder.job import PreparedBuild
-    from ..builder.layout import BuildOptions
+    from dataclasses import replace
+
+    from ..builder.job import build
     from ..files import format_bytes
     from ..untrusted import safe_line
+    from .options import parse_size
 
-    options = BuildOptions(
-        write_swa_pattern=write_swa_pattern,
-        allow_unknown_arch=allow_unknown_arch,
-        split_max_bytes=parse_size(split_max_size) if split_max_size else 0,
-        force=force,
-    )
-    with (
-        PreparedBuild(src, dst, config, options) as job,  # everything checked before the bar
-        LazyBar(quiet, total=job.n_bytes, unit="B", unit_scale=True, desc="build") as bar,
-    ):
-        result = job.write(bar.update)
-    shown = [safe_line(p) for p in result.paths[:2]]
-    names = ", ".join(shown) + (f" (+{len(result.paths) - 2} more shards)" if len(result.paths) > 2 else "")
+    if split_max_size:
+        options = replace(options, split_max_bytes=parse_size(split_max_size))
+    with Reporter(quiet) as shown:
+        result = build(src, dst, config, options, progress=shown.progress, on_event=shown.on_event)
+    names = ", ".join(safe_line(p) for p in result.paths[:2])
+    names += f" (+{len(result.paths) - 2} more shards)" if len(result.paths) > 2 else ""
     echo(
         f"{names}: layers {result.n_layers_in} → {result.n_layers_out}, {format_bytes(result.n_bytes)}, "
         f"{result.seconds:.1f} s"
     )
 
 
-def inspect_command(file: Path, as_json: bool) -> None:
+@command("inspect", "Show a GGUF's architecture, layers, tensors, RYS layer path and RYS constraints.")
+def inspect(
+    file: Annotated[Path, typer.Argument(help="A GGUF file (or the first shard of a split model).", metavar="FILE")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
     """Show a GGUF's architecture, layers, tensors, RYS layer path and RYS constraints."""
-    from ..builder.inspect import describe_model
-    from ..gguffile.reader import GGUFModel
+    from ..builder import inspect as facts
 
-    with GGUFModel(file) as model:
-        info = describe_model(model)
-    if as_json:
-        echo(json.dumps(info))
-        return
-    echo(format_inspect(info))
+    info = facts.describe_model(file)
+    echo(json.dumps(info) if as_json else format_inspect(info))
 
 
 def format_inspect(info: dict[str, Any]) -> str:
@@ -96,32 +93,4 @@ def format_inspect(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-COMMANDS = [
-    Command(
-        "build",
-        build_command,
-        "Build an RYS model: copy SRC with the layers of CONFIG (byte-exact, streaming).",
-        (
-            argument("src", "Source GGUF (or the first shard of a split model).", type=Path),
-            argument("dst", "Output GGUF.", type=Path),
-            CONFIG,
-            FORCE,
-            option(
-                "--split-max-size",
-                help="Write shards of at most this size (e.g. 50G, 500M), named as gguf-split does.",
-            ),
-            SWA_PATTERN,
-            ALLOW_UNKNOWN,
-            QUIET,
-        ),
-    ),
-    Command(
-        "inspect",
-        inspect_command,
-        "Show a GGUF's architecture, layers, tensors, RYS layer path and RYS constraints.",
-        (
-            argument("file", "A GGUF file (or the first shard of a split model).", type=Path),
-            switch("--json", help="Print one JSON object.")(dest="as_json"),
-        ),
-    ),
-]
+COMMANDS = [build, inspect]

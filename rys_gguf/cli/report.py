@@ -1,61 +1,65 @@
-"""``rys-gguf report``: rank a sweep, draw its heatmaps, write its report files."""
+"""``rys-gguf report`` (rank a sweep, draw its heatmaps, write its report files) and ``rys-gguf
+replay`` (benchmark the search strategies against a recorded sweep)."""
 
-from __future__ import annotations
+import json
+from typing import Annotated
 
-from pathlib import Path
-from typing import TYPE_CHECKING
+import typer
 
-from ..sweepfolder.metric import METRICS
-from .command import Command, argument, option
-from .options import NO_PNG, TOP
-from .progress import echo
-
-if TYPE_CHECKING:
-    from ..report.ranking import ReportSummary
-
-METRIC = option(
-    "--metric",
-    "-m",
-    help=(
-        "Rank (and, where a search runs, search) by: z = z(Δmath) + z(Δeq) (the original's balanced score), "
-        "sum = Δmath + Δeq, math or eq alone."
-    ),
-    choices=METRICS,
-    default="z",
-)
+from ..errors import OptionError
+from .options import MetricOption, NoPng, Quiet, SweepArg, Top, command, single_thread_blas
+from .progress import Reporter, echo, show_report
 
 
-def show(summary: ReportSummary, top: int) -> None:
-    """Print warnings, the top-N table, the terminal heatmap and the files written."""
-    from ..report.tables import format_table
-    from ..report.terminal import terminal_heatmap
-    from ..untrusted import safe_line
+@command("report", "Rank a sweep; write heatmaps, ranking.csv/json and report.md into DIR.")
+def report(directory: SweepArg, metric: MetricOption = "z", top: Top = 10, no_png: NoPng = False) -> None:
+    """Rank a sweep; write heatmaps, ranking.csv/json and report.md into DIR."""
+    from ..report.write import ReportOptions, write_report
 
-    for warning in summary.warnings:  # they quote sweep files and their lines
-        echo(f"rys-gguf: warning: {safe_line(warning, None)}", err=True)
-    echo(format_table(summary, top))
-    echo("")
-    echo(terminal_heatmap(summary, summary.metric))
-    names = ", ".join(p.name for p in summary.paths)
-    echo(f"\nwrote {names} in {safe_line(summary.directory)}")
+    show_report(write_report(directory, ReportOptions(metric=metric, top=top, png=not no_png)), top)
 
 
-def report_command(directory: Path, metric: str, top: int, no_png: bool) -> None:
-    from ..report.write import write_report
+def parse_shares(text: str) -> tuple[float, ...]:
+    """'5%,10%,20%' (or fractions 0.05,0.1) -> (0.05, 0.1, 0.2)."""
+    shares = []
+    for part in text.split(","):
+        t = part.strip()
+        try:
+            share = float(t[:-1]) / 100 if t.endswith("%") else float(t)
+        except ValueError:
+            share = -1.0
+        if not 0 < share <= 1:
+            raise OptionError(f"--budgets {text!r}: expected shares like 5%,10%,20% (each in (0, 100%])")
+        shares.append(share)
+    return tuple(shares)
 
-    show(write_report(directory, metric, top, png=not no_png), top)
+
+@command("replay", "Benchmark the search strategies against a complete sweep: each sees only the configs it asks for.")
+def replay(
+    directory: SweepArg,
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Seeded runs per strategy and budget.")] = 20,
+    budgets: Annotated[
+        str, typer.Option("--budgets", help="The budgets replayed, as shares of the sweep's configs.")
+    ] = "5%,10%,20%",
+    metric: MetricOption = "z",
+    top_fraction: Annotated[
+        float,
+        typer.Option("--top-fraction", help="A pick is a hit when it lies in this top share of the folder's ranking."),
+    ] = 0.02,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Benchmark the search strategies against a complete sweep: each sees only the configs it asks for."""
+    single_thread_blas()
+    from ..report.replay import ReplayOptions, format_replay, replay
+
+    shares = parse_shares(budgets)
+    if not 0 < top_fraction < 1:
+        raise OptionError(f"--top-fraction {top_fraction}: expected a share in (0, 1), e.g. 0.02")
+    options = ReplayOptions(budgets=shares, seeds=seeds, metric=metric, top_fraction=top_fraction)
+    with Reporter(quiet or as_json) as shown:
+        table = replay(directory, options, progress=shown.progress, on_event=shown.on_event)
+    echo(json.dumps(table.as_json()) if as_json else format_replay(table))
 
 
-COMMANDS = [
-    Command(
-        "report",
-        report_command,
-        "Rank a sweep; write heatmaps, ranking.csv/json and report.md into DIR.",
-        (
-            argument("directory", "A sweep folder (sweep.json + results.jsonl).", type=Path, metavar="DIR"),
-            METRIC,
-            TOP,
-            NO_PNG,
-        ),
-    ),
-]
+COMMANDS = [report, replay]

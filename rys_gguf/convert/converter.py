@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConvertError
+from ..events import OnEvent, Stage, emit
 from ..files import cache_dir as default_cache_dir
 from ..files import remove_stale_partials, temp_path
 from ..lifetime import die_with_parent
@@ -81,7 +82,7 @@ def fetch_converter(
     version: str | None = None,
     *,
     cache_dir: Path | None = None,
-    on_stage: Callable[[str, int], None] | None = None,
+    on_event: OnEvent | None = None,
 ) -> Converter:
     """The converter matching llama-cpp-python ``version``: from the cache, else from its sdist."""
     version = version or installed_version()
@@ -92,8 +93,7 @@ def fetch_converter(
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ConvertError(f"cannot create the converter cache {parent}: {e.strerror}") from None
-    if on_stage:
-        on_stage(f"downloading llama-cpp-python {version} source (converter, once)", 0)
+    emit(on_event, Stage(f"downloading llama-cpp-python {version} source (converter, once)"))
     final = parent / version
     remove_stale_partials(final)  # fetches that were killed
     work = temp_path(final)

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 
 from ..builder.source import model_constraints
 from ..errors import ConvertError
-from ..files import Progress, check_destination, remove_stale_partials, temp_path
+from ..events import OnEvent, Progress, Stage, emit
+from ..files import check_destination, remove_stale_partials, temp_path
 from ..gguffile.reader import GGUFFile, GGUFModel, TensorInfo
 from .types import QUANT_TYPES, check_quant_type
 
@@ -117,31 +118,43 @@ def _read_legacy_imatrix(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class QuantizeOptions:
+    """The llama.cpp quantization ``type`` (e.g. ``Q4_K_M``), an importance matrix for it,
+    whether to overwrite the output, and CPU threads (0: llama.cpp's choice)."""
+
+    type: str = "Q4_K_M"
+    imatrix: Path | None = None
+    force: bool = False
+    n_threads: int = 0
+
+
 def quantize(
-    src: Path,
-    dst: Path,
-    quant_type: str,
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    options: QuantizeOptions = QuantizeOptions(),
     *,
-    imatrix: Path | None = None,
-    force: bool = False,
-    n_threads: int = 0,
     progress: Progress | None = None,
+    on_event: OnEvent | None = None,
 ) -> QuantizeResult:
-    """Quantize GGUF ``src`` into ``dst`` (atomic); progress gets one step per tensor."""
-    qtype = check_quant_type(quant_type)
+    """Quantize GGUF ``src`` into ``dst`` (atomic); a `Stage` counts one step per tensor."""
+    qtype = check_quant_type(options.type)
     src, dst = Path(src), Path(dst)
+    imatrix = Path(options.imatrix) if options.imatrix is not None else None
     with GGUFModel(src) as model:  # a missing, broken or corrupt input is refused before llama.cpp sees it
         model_constraints(model)
-    check_destination(dst, [src], force)
+        n_tensors = len(model.tensors)
+    check_destination(dst, [src], options.force)
     weights = read_imatrix(imatrix) if imatrix else {}
 
     from ..llama.model_quantize import quantize_file
 
     remove_stale_partials(dst)  # outputs of quantize runs that were killed
     tmp = temp_path(dst)
+    emit(on_event, Stage(f"quantizing to {qtype}", n_tensors, "tensor"))
     try:
         error = quantize_file(
-            src, tmp, QUANT_TYPES[qtype][0], n_threads=n_threads, imatrix=weights,
+            src, tmp, QUANT_TYPES[qtype][0], n_threads=options.n_threads, imatrix=weights,
             imatrix_name=imatrix.name if imatrix else "", progress=progress,
         )  # fmt: skip
         if error is not None:

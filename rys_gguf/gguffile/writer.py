@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..errors import OutputError
-from ..files import Progress, Writeback, copy_range, preallocate
+from ..events import Progress
+from ..files import Writeback, copy_range, preallocate
 from .reader import TensorInfo
 from .spec import MAGIC, MAX_NAME_BYTES, SCALAR_FORMATS, ValueType, pad
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import LlamaError, RysError
+from ..events import Note, OnEvent, emit
 from ..files import cache_dir, write_atomic
 from .options import CPU_REPACK_CHOICES as CHOICES
 from .survey import native_libraries
@@ -82,6 +83,13 @@ def resolve(choice: str | None = None) -> Verdict:
         safe, reason = _auto()
         _resolved[key] = Verdict(bool(safe), choice, source, reason, certain=safe is not None)
     return _resolved[key]
+
+
+def announce(choice: str | None, on_event: OnEvent | None) -> None:
+    """Tell a job's caller, as a `Note`, what the policy does when it is not llama.cpp's own
+    behaviour (jobs call this once, after their inputs are checked and before a model loads)."""
+    if note := resolve(choice).note:
+        emit(on_event, Note(note))
 
 
 def _auto() -> tuple[bool | None, str]:

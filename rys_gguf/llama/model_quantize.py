@@ -15,7 +15,7 @@ from typing import Any
 import llama_cpp
 import numpy as np
 
-from ..files import Progress
+from ..events import Progress
 from . import logs
 
 _TENSOR_LINE = re.compile(r"^\[\s*(\d+)/\s*(\d+)\]")

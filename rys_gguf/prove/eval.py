@@ -27,8 +27,10 @@ from typing import Any
 
 from ..builder.source import model_constraints
 from ..errors import ProbeError, RysError
+from ..events import OnEvent, Progress, Stage, emit
 from ..files import remove_stale_partials, temp_path, write_atomic
 from ..gguffile.reader import GGUFModel
+from ..llama import cpu_repack
 from ..llama.batching import N_BATCH
 from ..llama.budget import require_fit
 from ..llama.memory import logits_contexts
@@ -167,48 +169,70 @@ def compare(source: ModelScores, rys: ModelScores, task: str) -> dict[str, float
     return {"mean": mean, "low": low, "high": high, "n_items": len(ids)}
 
 
-def run_eval(
-    source: Path,
-    candidates: Sequence[Candidate],
-    tasks: Sequence[str],
-    out: Path,
-    options: RuntimeOptions,
-    *,
-    limit: int | None = None,
-    sequential: bool = False,
-    stage: Callable[[str], None] | None = None,
-    progress: Callable[[int], None] | None = None,
-    memory: tuple[int, ...] | None = None,
-) -> dict[str, Any]:
-    """Evaluate ``source`` and every candidate on ``tasks``; write DIR/eval.json and the report.
+@dataclass(frozen=True, slots=True)
+class EvalOptions:
+    """lm-eval ``tasks`` (names, or task YAML files with local data), at most ``limit`` items per
+    task, ``sequential`` generation (a check of the batched runner), how llama.cpp runs the models,
+    and the ``memory`` budget per device (None: what llama.cpp reports; (): no check)."""
 
-    ``memory`` is the budget per device (None: what llama.cpp reports; (): no check). Every model
-    is checked before lm-eval starts against the smallest load an evaluation makes (the weights,
-    the Llama object's context, one batch of per-token logits); generation sizes its own waves.
+    tasks: tuple[str, ...] = ()
+    limit: int | None = None
+    sequential: bool = False
+    runtime: RuntimeOptions = RuntimeOptions()
+    memory: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EvalResult:
+    """What ``run_eval`` wrote: eval.json's path and its contents (per task: scores, paired diffs)."""
+
+    path: Path
+    data: dict[str, Any]
+
+
+def run_eval(
+    source: str | os.PathLike[str],
+    candidates: Sequence[Candidate],
+    out: str | os.PathLike[str],
+    options: EvalOptions = EvalOptions(),
+    *,
+    progress: Progress | None = None,
+    on_event: OnEvent | None = None,
+) -> EvalResult:
+    """Evaluate ``source`` and every candidate on the tasks; write OUT/eval.json and the report.
+
+    Every model is checked before lm-eval starts against the smallest load an evaluation makes
+    (the weights, the Llama object's context, one batch of per-token logits); generation sizes
+    its own waves. ``on_event`` gets a `Stage` per model; ``progress`` one step per request.
     """
-    labelled = [("source", source), *((c.label, c.path) for c in candidates)]
+    o, source, out = options, Path(source), Path(out)
+    if not o.tasks:
+        raise ProbeError("--tasks: give at least one lm-eval task name or task YAML file")
+    labelled = [("source", source), *((c.label, Path(c.path)) for c in candidates)]
     for _, path in labelled:
         with GGUFModel(path) as model:  # a broken or corrupt file is refused before lm-eval starts
             model_constraints(model)
-    contexts = logits_contexts(N_BATCH, 0, options.n_ctx)
+    contexts = logits_contexts(N_BATCH, 0, o.runtime.n_ctx)
     for label, path in labelled:
-        require_fit(path, options, contexts, memory, "the source" if label == "source" else "the RYS model")
-    manager, names = task_manager(tasks)
+        require_fit(path, o.runtime, contexts, o.memory, "the source" if label == "source" else "the RYS model")
+    manager, names = task_manager(o.tasks)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise RysError(f"{out}: cannot create the output folder ({e.strerror}); pass another --out") from None
+    cpu_repack.announce(o.runtime.cpu_repack, on_event)
     runs: dict[str, ModelScores] = {}
     for label, path in labelled:
-        if stage is not None:
-            stage(f"lm-eval on {label}: {path}")
-        runs[label] = evaluate(path, manager, names, options, limit=limit, sequential=sequential, progress=progress)
+        emit(on_event, Stage(f"lm-eval on {label}: {path}", None, "request"))
+        runs[label] = evaluate(
+            path, manager, names, o.runtime, limit=o.limit, sequential=o.sequential, progress=progress
+        )
     base = runs["source"]
     data = {
         "format": 1,
         "source": str(source),
         "models": [{"label": c.label, "path": str(c.path)} for c in candidates],
-        "limit": limit,
+        "limit": o.limit,
         "tasks": [
             {
                 "task": name,
@@ -227,7 +251,7 @@ def run_eval(
         write_report(out)
     else:
         write_atomic(out / "report.md", eval_markdown(data) + "\n", FIX)
-    return data
+    return EvalResult(out / EVAL_FILE, data)
 
 
 @contextlib.contextmanager
@@ -235,11 +259,11 @@ def sweep_models(directory: Path, top: int) -> Iterator[tuple[Path, list[Candida
     """The sweep's model and its ``top`` best configs, built into a work folder in the sweep
     folder that is removed afterwards (and, after a kill, by the next run)."""
     from ..builder.job import build
-    from ..report.write import write_report
+    from ..report.write import ReportOptions, write_report
     from ..sweepfolder.records import read_meta
 
     meta = read_meta(directory)
-    summary = write_report(directory, png=False)
+    summary = write_report(directory, ReportOptions(png=False))
     source = Path(meta["model"]["path"])
     picks = [s.config for s in summary.ranked[:top]]
     if not picks:

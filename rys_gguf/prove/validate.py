@@ -11,20 +11,20 @@ was tuned on would only measure its luck again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, replace
+import os
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from ..builder.layout import BuildOptions
 from ..errors import ProbeError, ScanError
+from ..events import Event, Note, OnEvent, Progress, emit
 from ..files import RESUME_FIX, write_atomic
 from ..llama.options import RuntimeOptions
 from ..probes import ProbeSpec, fetch_eqbench_v2, load_probe_set
 from ..report.ranking import ReportSummary
-from ..report.write import write_report
+from ..report.write import ReportOptions, write_report
 from ..scan.grid import GridSpec
 from ..scan.options import ScanOptions
-from ..scan.pool import ScanEvent
 from ..scan.sweep import run_scan
 from ..sweepfolder.records import (
     BASELINE,
@@ -85,43 +85,65 @@ def finalists(summary: ReportSummary, top: int) -> list[str]:
     return [s.config for s in summary.ranked[:top]]
 
 
+@dataclass(frozen=True, slots=True)
+class ValidateOptions:
+    """What ``run_validation`` re-scores: the ``top`` configs on the large sets (EQ: ``eq_set``), or
+    ``n_math``/``n_eq`` of their items (quicker, wider intervals); ``min_parse_rate`` replaces the
+    scan's guard on the baseline's parse rate; ``memory`` is the budget per device (None: what
+    llama.cpp reports; (): no check); ``scan``: how configs are measured (None: the sweep's runtime).
+    """
+
+    top: int = 5
+    eq_set: str = "eqbench-v2"
+    n_math: int | None = None
+    n_eq: int | None = None
+    min_parse_rate: float | None = None
+    memory: tuple[int, ...] | None = None
+    scan: ScanOptions | None = None
+
+
 def run_validation(
-    directory: Path,
-    top: int = 5,
-    eq: str = "eqbench-v2",
-    options: ScanOptions | None = None,
-    on_event: Callable[[ScanEvent], None] | None = None,
-    n_math: int | None = None,
-    n_eq: int | None = None,
-    min_parse_rate: float | None = None,
-    memory: tuple[int, ...] | None = None,
-) -> tuple[ReportSummary, str | None]:
-    """Validate the top ``top`` configs of the sweep in ``directory``; returns the new report.
-    ``n_math``/``n_eq`` take a smaller sample of the validation sets (quicker, wider intervals);
-    ``min_parse_rate`` replaces the options' guard on the baseline's parse rate. ``memory`` is the
-    budget per device (None: what llama.cpp reports; (): no check): configs that cannot fit are
-    skipped, and an unchanged model that cannot fit stops before loading.
+    directory: str | os.PathLike[str],
+    options: ValidateOptions = ValidateOptions(),
+    *,
+    progress: Progress | None = None,
+    on_event: OnEvent | None = None,
+) -> ReportSummary:
+    """Validate the top configs of the sweep in ``directory``; returns the new report.
+
+    Configs that cannot fit the memory budget are skipped, and an unchanged model that cannot fit
+    stops before loading. ``progress`` and ``on_event`` see the measurements as a scan's
+    (``run_scan``); a fallback to the built-in EQ validation set comes as a `Note`.
 
     Raises:
         ProbeError: the validation probes share items with the sweep's search probes.
         ScanError: nothing scored to validate, or the sweep folder is unreadable.
         MemoryBudgetError: the unchanged model cannot fit the budget.
     """
+    o = options
+    directory = Path(directory)
     meta = read_meta(directory)
-    summary = write_report(directory, png=False)
-    configs = finalists(summary, top)
+    summary = write_report(directory, ReportOptions(png=False))
+    configs = finalists(summary, o.top)
     if not configs:
         raise ScanError(f"{directory}: no scored configs to validate yet; run the scan first")
-    probes, note = validation_probes(eq, n_math, n_eq)
+    probes, note = validation_probes(o.eq_set, o.n_math, o.n_eq)
     check_held_out(directory, meta, probes)
-    base = options or ScanOptions(runtime=RuntimeOptions(**(meta.get("runtime") or {})))
-    if min_parse_rate is not None:
-        base = replace(base, min_parse_rate=min_parse_rate)
+    if note:
+        emit(on_event, Note(note))
+    base = o.scan or ScanOptions(runtime=RuntimeOptions(**(meta.get("runtime") or {})))
+    if o.min_parse_rate is not None:
+        base = replace(base, min_parse_rate=o.min_parse_rate)
     build = BuildOptions(write_swa_pattern=bool((meta.get("build") or {}).get("write_swa_pattern")))
     opts = replace(base, probes=probes, grid=GridSpec(configs=(BASELINE, *configs)), build=build)
-    if memory is not None:
-        opts = replace(opts, memory=memory)
+    if o.memory is not None:
+        opts = replace(opts, memory=o.memory)
     sub = directory / VALIDATION_DIR
-    run_scan(Path(meta["model"]["path"]), sub, opts, on_event)
+
+    def relay(event: Event) -> None:  # the sub-scan's bars and configs; its plan lines are its own
+        if not isinstance(event, Note):
+            emit(on_event, event)
+
+    run_scan(Path(meta["model"]["path"]), sub, opts, progress=progress, on_event=relay)
     write_atomic(directory / VALIDATION_FILE, (sub / RESULTS_FILE).read_bytes(), RESUME_FIX)
-    return write_report(directory), note
+    return write_report(directory)

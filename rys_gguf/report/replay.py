@@ -14,11 +14,13 @@ rows, or rows of another model or probe set is refused with one line.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PlanError, ScanError
+from ..events import OnEvent, Progress, Stage, emit
 from ..plan import block_grid, parse_blocks
 from ..search.strategies import REPLAY_STRATEGIES, TOP_FRACTION, Cell, Search, budget_count, top_count
 from ..sweepfolder.metric import METRIC_LABELS, Delta, deltas_of
@@ -180,23 +182,39 @@ def plan_runs(strategies: Sequence[str], budgets: Sequence[float]) -> list[tuple
     return unique
 
 
+@dataclass(frozen=True, slots=True)
+class ReplayOptions:
+    """The ``strategies`` replayed, at ``budgets`` (shares of the sweep's configs), over ``seeds``
+    seeds; the ``metric`` ranked by; a pick is a hit when it lies in the top ``top_fraction``."""
+
+    strategies: tuple[str, ...] = DEFAULT_STRATEGIES
+    budgets: tuple[float, ...] = DEFAULT_BUDGETS
+    seeds: int = DEFAULT_SEEDS
+    metric: str = "z"
+    top_fraction: float = TOP_FRACTION
+
+
 def replay(
-    directory: Path,
-    strategies: Sequence[str] = REPLAY_STRATEGIES,
-    budgets: Sequence[float] = DEFAULT_BUDGETS,
-    seeds: int = DEFAULT_SEEDS,
-    metric: str = "z",
-    top_fraction: float = TOP_FRACTION,
-    on_step: Callable[[int], None] | None = None,
+    directory: str | os.PathLike[str],
+    options: ReplayOptions = ReplayOptions(),
+    *,
+    progress: Progress | None = None,
+    on_event: OnEvent | None = None,
 ) -> ReplayTable:
-    """Replay ``strategies`` at ``budgets`` (shares) over ``seeds`` seeds against the sweep in ``directory``."""
+    """Replay the strategies at the budgets over the seeds against the sweep in ``directory``;
+    a `Stage` counts the seeded runs, ``progress`` one step per run."""
+    directory = Path(directory)
+    strategies, budgets, seeds = options.strategies, options.budgets, options.seeds
+    metric, top_fraction = options.metric, options.top_fraction
     if metric not in METRIC_LABELS:
         raise ScanError(f"metric {metric!r}: expected one of {', '.join(METRIC_LABELS)}")
     sweep = load_recorded(directory, metric)
     n = len(sweep.universe)
     n_top = top_count(n, top_fraction)
     results = []
-    for strategy, share in plan_runs(strategies, budgets):
+    runs = plan_runs(strategies, budgets)
+    emit(on_event, Stage(f"replay {directory.name}", seeds * len(runs), "run"))
+    for strategy, share in runs:
         hits, percentiles, used = 0, 0.0, 0
         for seed in range(seeds):
             pick, asked = replay_one(sweep, strategy, budget_count(share, n), seed, metric, top_fraction)
@@ -204,12 +222,12 @@ def replay(
             hits += rank <= n_top
             percentiles += 100 * (n - rank) / max(1, n - 1)
             used += len(asked)
-            if on_step:
-                on_step(1)
+            if progress:
+                progress(1)
         results.append(
             ReplayResult(strategy, round(share, 6), round(used / seeds), seeds, hits / seeds, percentiles / seeds)
         )
-    return ReplayTable(Path(directory), sweep.name, n, n_top, metric, top_fraction, tuple(results))
+    return ReplayTable(directory, sweep.name, n, n_top, metric, top_fraction, tuple(results))
 
 
 def format_replay(table: ReplayTable) -> str:

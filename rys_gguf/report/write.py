@@ -9,10 +9,12 @@ installed) and writes the files (``tables`` makes their text).
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import ProbeError, ScanError
+from ..events import Note, OnEvent, Progress, emit
 from ..files import write_atomic
 from ..sweepfolder.records import VALIDATION_FILE, read_rows, read_skipped, read_sweep
 from ..untrusted import safe_json
@@ -28,9 +30,30 @@ PARETO_FILE = "pareto.png"
 FIX = "free some disk space, then rerun `rys-gguf report`"
 
 
-def write_report(dir: Path, metric: str = "z", top: int = 10, png: bool = True) -> ReportSummary:
-    """Rank the sweep in ``dir`` and write ranking.csv/json, report.md and the heatmap PNGs."""
-    directory, warnings = Path(dir), list[str]()
+@dataclass(frozen=True, slots=True)
+class ReportOptions:
+    """The ranking ``metric`` (``sweepfolder.metric.METRICS``), the configs report.md lists
+    (``top``), and whether to draw PNGs (``png``: needs matplotlib)."""
+
+    metric: str = "z"
+    top: int = 10
+    png: bool = True
+
+
+def write_report(
+    directory: str | os.PathLike[str],
+    options: ReportOptions = ReportOptions(),
+    *,
+    progress: Progress | None = None,
+    on_event: OnEvent | None = None,
+) -> ReportSummary:
+    """Rank the sweep in ``directory`` and write ranking.csv/json, report.md and the heatmap PNGs.
+
+    What was read with a problem (a truncated last line, a bad search.json) is in the summary's
+    ``warnings`` and comes as a warning `Note` each. Nothing here counts ``progress``.
+    """
+    metric, top, png = options.metric, options.top, options.png
+    directory, warnings = Path(directory), list[str]()
     meta, rows = read_sweep(directory, warnings)
     summary = summarize(meta, rows, read_skipped(directory), metric, directory)
     try:
@@ -68,4 +91,6 @@ def write_report(dir: Path, metric: str = "z", top: int = 10, png: bool = True) 
             warnings.append(f"{directory / EVAL_FILE}: not readable ({e}); the report has no benchmark section")
             summary = replace(summary, warnings=tuple(warnings))
     write_atomic(md_path, markdown, FIX)
+    for warning in summary.warnings:
+        emit(on_event, Note(warning, warning=True))
     return summary

@@ -1,5 +1,5 @@
 """Which configs a sweep runs, and in what order: the filtered triangle or a configs file,
-this machine's ``--shard`` slice, the architecture rules' skips, the baseline first, then by
+this machine's ``--slice``, the architecture rules' skips, the baseline first, then by
 shift (j - i) so the layer cache stays small."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from ..errors import RysError, ScanError
 from ..gguffile.reader import GGUFModel
 from ..plan import LayerPlan, block_grid, parse_plan
 from ..sweepfolder.records import BASELINE
-from .slices import shard_slice
+from .slices import grid_slice
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +26,7 @@ class GridSpec:
     starts: tuple[int, int] | None = None
     configs_file: Path | None = None
     configs: tuple[str, ...] = ()  # explicit specs (used by validation)
-    shard: tuple[int, int] | None = None  # (k, n): this machine's slice
+    machine_slice: tuple[int, int] | None = None  # (k, n): this machine's slice (--slice k/n)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +74,9 @@ def plan_sweep(model: GGUFModel, grid: GridSpec, build: BuildOptions = BuildOpti
         blocks = block_grid(n, grid.min_block, grid.max_block, grid.starts)
         plans = sorted((parse_plan(f"{i},{j}", n) for i, j in blocks), key=lambda p: (p.n_extra, p.path))
     plans = [p for p in plans if p.spec != BASELINE]
-    if grid.shard is not None:
+    if grid.machine_slice is not None:
         by_spec = {p.spec: p for p in plans}
-        chosen = shard_slice(list(by_spec), lambda s: len(by_spec[s].path), *grid.shard)
+        chosen = grid_slice(list(by_spec), lambda s: len(by_spec[s].path), *grid.machine_slice)
         plans = [by_spec[s] for s in chosen]
     runnable, skipped = [], {}
     for plan in plans:

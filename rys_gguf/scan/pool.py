@@ -20,13 +20,13 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
 from ..errors import ProbeError, ScanError
+from ..events import Event, OnEvent, Progress, emit
 from ..lifetime import die_with_parent
 from ..plan import LayerPlan, parse_blocks
 from ..sweepfolder import records
@@ -40,10 +40,12 @@ DIED = "worker died: "  # a failure reason that starts so: the worker was killed
 
 
 @dataclass(frozen=True, slots=True)
-class ScanEvent:
-    total: int  # configs this run will measure
-    done: int
+class ConfigDone(Event):
+    """A config was measured (or failed, or stopped early): its results row, as written."""
+
     row: ResultRow
+    done: int  # configs measured so far in this run
+    total: int  # configs this run will measure
 
 
 def worker_command(configured: tuple[str, ...] = ()) -> list[str]:
@@ -80,10 +82,11 @@ class WorkerPool:
         options: ScanOptions,
         meta: SweepMeta,
         total: int,
-        on_event: Callable[[ScanEvent], None] | None,
+        progress: Progress | None = None,
+        on_event: OnEvent | None = None,
     ) -> None:
         self.cache, self.out_dir, self.options = cache, out_dir, options
-        self.meta, self.total, self.on_event = meta, total, on_event
+        self.meta, self.total, self.progress, self.on_event = meta, total, progress, on_event
         self.probe_hash = meta["probe_set"]["hash"]
         self.command = worker_command(options.worker_cmd)
         self.slots: list[int | None] = list(options.gpus) or [None]
@@ -190,8 +193,9 @@ class WorkerPool:
         self.n_run += 1
         self.n_failed += not ok
         self.n_early_stopped += bool(stopped)
-        if self.on_event:
-            self.on_event(ScanEvent(self.total, self.n_run, row))
+        if self.progress:
+            self.progress(1)
+        emit(self.on_event, ConfigDone(row, self.n_run, self.total))
         return row
 
     def _check_baseline(self, row: dict[str, Any]) -> None:

@@ -23,8 +23,8 @@ from .pool import WorkerPool
 
 
 def resolve_strategy(strategy: str | None, budget: str | None, grid: GridSpec) -> str:
-    """The strategy a scan runs: the default is grid for explicit configs and shards, else DEFAULT_STRATEGY."""
-    fixed = grid.configs or grid.configs_file is not None or grid.shard is not None
+    """The strategy a scan runs: the default is grid for explicit configs and slices, else DEFAULT_STRATEGY."""
+    fixed = grid.configs or grid.configs_file is not None or grid.machine_slice is not None
     if strategy is None:
         strategy = "grid" if fixed else DEFAULT_STRATEGY
     if strategy not in STRATEGIES:
@@ -33,10 +33,10 @@ def resolve_strategy(strategy: str | None, budget: str | None, grid: GridSpec) -
         if budget is not None:
             raise OptionError("--budget needs --search coarse or adaptive (grid measures every config)")
         return strategy
-    if grid.shard is not None:
+    if grid.machine_slice is not None:
         raise OptionError(
-            f"--shard splits a fixed grid, but --search {strategy} plans each round from the results so far; "
-            "use --gpus for several GPUs on one machine, or --search grid to shard"
+            f"--slice splits a fixed grid, but --search {strategy} plans each round from the results so far; "
+            "use --gpus for several GPUs on one machine, or --search grid to slice"
         )
     if grid.configs or grid.configs_file is not None:
         raise OptionError(f"--configs lists what to run; --search {strategy} chooses among the filtered triangle")

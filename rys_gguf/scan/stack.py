@@ -17,6 +17,7 @@ a rerun replays the same beam: the results file is the only state.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,6 +26,7 @@ from ..arch import check_path
 from ..builder.layout import BuildOptions
 from ..builder.source import model_constraints
 from ..errors import PlanError, RysError, ScanError
+from ..events import OnEvent, Progress
 from ..gguffile.reader import GGUFModel
 from ..llama.options import RuntimeOptions
 from ..plan import format_blocks, parse_blocks, parse_plan
@@ -32,15 +34,15 @@ from ..sweepfolder.metric import Delta, deltas_of
 from ..sweepfolder.records import RESULTS_FILE, probe_spec_of, read_meta, read_rows
 from .grid import GridSpec
 from .options import ScanOptions
-from .pool import ScanEvent
 from .sweep import run_scan
 
 Block = tuple[int, int]
 
 
 @dataclass(frozen=True, slots=True)
-class StackSpec:
-    """The beam: its width, depth, seed pool, evaluations per depth, layer penalty, plateau rule."""
+class StackOptions:
+    """The beam (width, depth, seed pool, evaluations per depth, layer penalty, plateau rule, metric),
+    the build rules (None: the sweep's) and how configs are measured (None: the sweep's runtime)."""
 
     width: int = 4  # configs kept per depth
     depth: int = 3  # most blocks in a config
@@ -49,6 +51,8 @@ class StackSpec:
     penalty: float = 0.0  # subtracted from the metric per added layer
     min_gain: float = 0.0  # stop when a depth improves the best score by no more than this
     metric: str = "z"
+    build: BuildOptions | None = None
+    scan: ScanOptions | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,22 +117,25 @@ def extensions(
 
 
 def run_stack(
-    directory: Path,
-    spec: StackSpec = StackSpec(),
-    build: BuildOptions | None = None,
-    options: ScanOptions | None = None,
-    on_event: Callable[[ScanEvent], None] | None = None,
+    directory: str | os.PathLike[str],
+    options: StackOptions = StackOptions(),
+    *,
+    progress: Progress | None = None,
+    on_event: OnEvent | None = None,
 ) -> StackResult:
     """Beam-search multi-block configs from the single blocks measured in ``directory`` (resumable).
+
+    ``progress`` and ``on_event`` see each depth's measurements as a scan's (``run_scan``).
 
     Raises:
         ScanError: no scored single blocks, a model or probe set that cannot be rebuilt.
     """
+    spec = options
     directory = Path(directory)
     meta = read_meta(directory)
     model_path = Path(meta.get("model", {}).get("path", ""))
-    build = build or BuildOptions(write_swa_pattern=bool((meta.get("build") or {}).get("write_swa_pattern")))
-    base = options or ScanOptions(runtime=RuntimeOptions(**(meta.get("runtime") or {})))
+    build = spec.build or BuildOptions(write_swa_pattern=bool((meta.get("build") or {}).get("write_swa_pattern")))
+    base = spec.scan or ScanOptions(runtime=RuntimeOptions(**(meta.get("runtime") or {})))
     opts = replace(base, probes=probe_spec_of(meta, directory), build=build)
     if not model_path.is_file():
         raise ScanError(f"{directory / 'sweep.json'}: the model {model_path} is gone; stacking measures new configs")
@@ -173,7 +180,8 @@ def run_stack(
         todo = [n.spec for n in chosen if n.path not in by_path]
         if todo:
             grid = GridSpec(configs=tuple(todo))
-            measured += run_scan(model_path, directory, replace(opts, grid=grid), on_event).n_run
+            scan = run_scan(model_path, directory, replace(opts, grid=grid), progress=progress, on_event=on_event)
+            measured += scan.n_run
             by_path, _ = known()
         scored = sorted(
             (replace(n, score=by_path[n.path]) for n in chosen if n.path in by_path), key=lambda n: (-n.score, n.spec)

@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import ScanError
+from ..events import Note, OnEvent, Progress, Stage, emit
 from ..files import try_lock
 from ..gguffile.reader import GGUFModel
 from ..gguffile.spec import NAME_KEY
+from ..llama import cpu_repack
 from ..probes import load_probe_set
 from ..sweepfolder.records import (
     BASELINE,
@@ -41,7 +44,7 @@ from .grid import plan_sweep
 from .layercache import CACHE_PREFIX, ShardCache, ensure_disk, remove_stale_caches
 from .memoryplan import fit_sweep
 from .options import ScanOptions
-from .pool import ScanEvent, WorkerPool, now
+from .pool import WorkerPool, now
 from .search_rounds import plan_search, record_search, remaining, resolve_strategy, run_rounds
 
 
@@ -92,19 +95,33 @@ def _check_identity(out_dir: Path, meta: SweepMeta) -> None:
         raise ScanError(f"{out_dir}: holds a sweep with another probe set ({old_probes}); use another --out")
 
 
+def _cache_error(base: Path, e: OSError) -> ScanError:
+    return ScanError(f"{base}: cannot hold the shard cache ({e.strerror or e}); pick another --cache-dir")
+
+
 def run_scan(
-    model_path: Path,
-    out_dir: Path,
+    model_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
     options: ScanOptions = ScanOptions(),
-    on_event: Callable[[ScanEvent], None] | None = None,
-    on_plan: Callable[[str], None] | None = None,
+    *,
+    progress: Progress | None = None,
+    on_event: OnEvent | None = None,
 ) -> ScanResult:
     """Sweep configs of ``model_path`` into ``out_dir``, resuming what is already there.
+
+    Args:
+        model_path: the GGUF to scan (or the first shard of a split model).
+        out_dir: the sweep folder; rerunning the same call resumes it.
+        options: runtime, probes, grid, search, build rules, workers, memory.
+        progress: one step per config measured.
+        on_event: the memory plan as a `Note`, a `Stage` when measuring starts (its total: the
+            configs this run will measure), and a `ConfigDone` with each config's results row.
 
     Raises:
         RysError: bad model, probe set or configs file; another sweep in ``out_dir``; a baseline
             that cannot fit in memory (MemoryBudgetError) or whose answers mostly cannot be parsed.
     """
+    model_path, out_dir = Path(model_path), Path(out_dir)
     probes = load_probe_set(cache_dir=None, **asdict(options.probes))
     strategy = resolve_strategy(options.search.strategy, options.search.budget, options.grid)
     with contextlib.ExitStack() as stack:
@@ -142,23 +159,26 @@ def run_scan(
         try:
             base.mkdir(parents=True, exist_ok=True)
             ensure_disk(model, base, todo, len(options.gpus) or 1, options.build)
-            root = Path(tempfile.mkdtemp(prefix=CACHE_PREFIX, dir=base))
         except OSError as e:  # read-only, a file in the way, no permission
-            raise ScanError(
-                f"{base}: cannot hold the shard cache ({e.strerror or e}); pick another --cache-dir"
-            ) from None
-        if on_plan is not None:  # after every refusal: a refused scan prints only its reason
-            on_plan(memory_line)
-        cache = ShardCache(model, root, options.build)
+            raise _cache_error(base, e) from None
+        emit(on_event, Note(memory_line))  # after every refusal: a refused scan says only its reason
+        cpu_repack.announce(options.runtime.cpu_repack, on_event)
+        try:
+            root = Path(tempfile.mkdtemp(prefix=CACHE_PREFIX, dir=base))
+        except OSError as e:
+            raise _cache_error(base, e) from None
+        cache = ShardCache(model, root, options.build)  # nothing between the folder and the try below
         try:
             if search is None:
-                pool = WorkerPool(cache, out_dir, options, meta, len(todo), on_event)
+                emit(on_event, Stage(f"scan {Path(model_path).name}", len(todo), "config"))
+                pool = WorkerPool(cache, out_dir, options, meta, len(todo), progress, on_event)
                 pool.run(todo, baseline_pending=BASELINE not in done)
             else:
                 first = sweep.configs[0] if BASELINE not in done else None
                 rescore = not options.early_stop
                 total = remaining(search, out_dir, universe, rescore) + (first is not None)
-                pool = WorkerPool(cache, out_dir, options, meta, total, on_event)
+                emit(on_event, Stage(f"search {Path(model_path).name} ({strategy})", total, "config"))
+                pool = WorkerPool(cache, out_dir, options, meta, total, progress, on_event)
                 run_rounds(search, universe, pool, out_dir, first, rescore)
         finally:
             cache.remove()

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from ..builder.source import model_constraints, swa_array_warning
 from ..errors import ExportError
-from ..files import Progress, Writeback, copy_range, staged
+from ..events import Note, OnEvent, Progress, Stage, emit
+from ..files import Writeback, copy_range, staged
 from ..gguffile.reader import GGUFModel
 from ..gguffile.spec import model_stem
 
@@ -41,24 +42,35 @@ def lmstudio_root(root: str | os.PathLike[str] | None = None) -> Path:
     return Path(env).expanduser() if env else Path.home() / ".lmstudio" / "models"
 
 
+@dataclass(frozen=True, slots=True)
+class LMStudioOptions:
+    """Where LM Studio finds the model: ``ROOT/PUBLISHER/NAME/`` (NAME: the file name without
+    extension and shard suffix; ROOT: `lmstudio_root`), hard links or a ``copy``, and ``force`` to
+    replace same-named files that are not this model's."""
+
+    publisher: str = DEFAULT_PUBLISHER
+    name: str | None = None
+    root: str | os.PathLike[str] | None = None
+    copy: bool = False
+    force: bool = False
+
+
 def export_lmstudio(
     path: str | os.PathLike[str],
+    options: LMStudioOptions = LMStudioOptions(),
     *,
-    publisher: str = DEFAULT_PUBLISHER,
-    name: str | None = None,
-    root: str | os.PathLike[str] | None = None,
-    copy: bool = False,
-    force: bool = False,
     progress: Progress | None = None,
+    on_event: OnEvent | None = None,
 ) -> LMStudioExport:
-    """Hard-link (or ``copy``) a model and all its shards into ``ROOT/PUBLISHER/NAME/``.
+    """Hard-link (or copy) a model and all its shards into LM Studio's models folder.
 
-    NAME defaults to the file name without extension and shard suffix, ROOT to `lmstudio_root`;
-    ``force`` replaces same-named files that are not this model's; ``progress`` gets bytes copied.
+    ``on_event`` gets a `Stage` before a copy (``progress``: bytes copied) and a warning `Note`
+    when the file needs a newer runtime than LM Studio's.
     Raises ExportError for a bad folder name, a link that cannot be made, or a file in the way.
     """
     path = Path(path)
-    name = name if name is not None else model_stem(path)
+    publisher, root, copy, force = options.publisher, options.root, options.copy, options.force
+    name = options.name if options.name is not None else model_stem(path)
     for label, value in (("--publisher", publisher), ("--name", name)):
         if not _FOLDER_RE.match(value) or value in (".", ".."):
             raise ExportError(f"{label} {value!r}: one folder name of letters, digits, ' ._-'")
@@ -75,10 +87,14 @@ def export_lmstudio(
     for src, dst in zip(shards, targets, strict=True):
         if dst.exists() and not dst.samefile(src) and not force:
             raise ExportError(f"{dst}: another file has this name; pass --force to replace it")
+    if copy:
+        emit(on_event, Stage(f"copying into {folder}", sum(p.stat().st_size for p in shards), "B"))
     for src, dst in zip(shards, targets, strict=True):
         if dst.exists() and dst.samefile(src):
             continue  # already linked
         _place(src, dst, copy, progress)
+    if warning:
+        emit(on_event, Note(warning, warning=True))
     return LMStudioExport(folder, tuple(targets), copy, (warning,) if warning else ())
 
 

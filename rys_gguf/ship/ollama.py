@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from pathlib import Path
 
 from ..builder.source import CONFIG_KEY, SOURCE_COUNT_KEY, model_constraints, source_path, swa_array_warning
 from ..errors import ExportError, OutputError
+from ..events import Note, OnEvent, Progress, Stage, emit
 from ..files import write_atomic
 from ..gguffile.reader import GGUFModel
 from ..gguffile.spec import CHAT_TEMPLATE_KEY, NAME_KEY, TOKENS_KEY, block_count_key, model_stem
@@ -100,6 +102,47 @@ def split_note(first: Path, n_shards: int) -> str:
         "FROM names the folder; older Ollama cannot: merge first with `llama-gguf-split --merge "
         f"{first.name} {model_stem(first)}.gguf` and point FROM at the merged file"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class OllamaOptions:
+    """The Ollama model's ``name`` (None: from the file name), whether to write a Go TEMPLATE
+    (``template``), to run ``ollama create`` (``create``), and to overwrite a different Modelfile."""
+
+    name: str | None = None
+    template: bool = True
+    create: bool = False
+    force: bool = False
+
+
+def export_ollama(
+    path: str | os.PathLike[str],
+    options: OllamaOptions = OllamaOptions(),
+    *,
+    progress: Progress | None = None,
+    on_event: OnEvent | None = None,
+) -> OllamaExport:
+    """Write the Modelfile beside a GGUF and, with ``options.create``, run ``ollama create``.
+
+    ``on_event`` gets its notes and warnings as `Note` events and a `Stage` before ``ollama
+    create`` runs (its own output goes to the terminal). Nothing here counts ``progress``.
+
+    Raises:
+        ExportError: a name Ollama refuses, a value a Modelfile cannot hold, no ``ollama`` on
+            PATH for ``create``, or ``ollama create`` failing.
+        OutputError: a different Modelfile exists and ``force`` is off.
+    """
+    export = prepare_ollama(path, options.name, template=options.template)
+    write_modelfile(export, force=options.force)
+    for note in export.notes:
+        emit(on_event, Note(note))
+    for warning in export.warnings:
+        emit(on_event, Note(warning, warning=True))
+    if options.create:
+        binary = find_ollama(export)
+        emit(on_event, Stage("running: " + shlex.join(export.command)))
+        create_ollama_model(export, binary)
+    return export
 
 
 def prepare_ollama(path: str | os.PathLike[str], name: str | None = None, *, template: bool = True) -> OllamaExport:

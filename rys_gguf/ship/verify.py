@@ -31,8 +31,10 @@ from typing import TYPE_CHECKING
 
 from ..builder.source import CONFIG_KEY, SOURCE_COUNT_KEY, layer_count, model_constraints, source_path
 from ..errors import GGUFFormatError, RysError, VerifyError
+from ..events import OnEvent, Progress, Stage, emit
 from ..gguffile.reader import GGUFModel, TensorInfo
 from ..gguffile.spec import group_by_layer
+from ..llama import cpu_repack
 from ..llama.budget import require_fit
 from ..llama.memory import logits_contexts
 from ..llama.options import RuntimeOptions
@@ -80,34 +82,42 @@ class VerifyReport:
         return all(c.passed for c in self.checks)
 
 
+@dataclass(frozen=True, slots=True)
+class VerifyOptions:
+    """The ``text`` whose next-token distributions are compared (also the samples' prompt), the
+    samples' length, how llama.cpp runs both models, and the ``memory`` budget per device (None:
+    what llama.cpp reports; (): no check)."""
+
+    text: str = FIXED_TEXT
+    n_sample_tokens: int = N_SAMPLE_TOKENS
+    runtime: RuntimeOptions = DEFAULT_OPTIONS
+    memory: tuple[int, ...] | None = None
+
+
 def verify_model(
     src: str | os.PathLike[str],
     rys: str | os.PathLike[str],
-    text: str = FIXED_TEXT,
-    options: RuntimeOptions = DEFAULT_OPTIONS,
+    options: VerifyOptions = VerifyOptions(),
     *,
-    n_sample_tokens: int = N_SAMPLE_TOKENS,
-    progress: Callable[[int], None] | None = None,
-    stage: Callable[[str], None] | None = None,
-    memory: tuple[int, ...] | None = None,
+    progress: Progress | None = None,
+    on_event: OnEvent | None = None,
 ) -> VerifyReport:
     """Check that ``rys`` is what its ``rys.*`` keys say it is, built from ``src``.
 
     Args:
         src: the original model the RYS model was built from (first shard if split).
         rys: the RYS model (first shard if split).
-        text: the text whose next-token distributions are compared; also the sample's prompt.
-        options: how llama.cpp runs both models (GPU offload, threads...).
-        n_sample_tokens: length of each greedy sample.
+        options: the compared text, the samples' length, runtime and memory budget.
         progress: called with the number of tensor bytes hashed as hashing advances.
-        stage: called with "llama.cpp: SRC" and "llama.cpp: RYS" as each model starts loading.
-        memory: the budget per device (None: what llama.cpp reports; (): no check).
+        on_event: a `Stage` for the hashing (its total: an upper bound of the bytes), then one
+            as each model starts loading in llama.cpp.
 
     Raises:
         RysError: a file is missing or not a GGUF, RYS has no ``rys.layer_path``, SRC is itself
             an RYS model, either model cannot fit the memory budget (before anything loads), or
             llama.cpp cannot load SRC. Failed checks do not raise.
     """
+    text, n_sample_tokens, runtime = options.text, options.n_sample_tokens, options.runtime
     with GGUFModel(src) as source, GGUFModel(rys) as model:
         model_constraints(source)  # corrupt layer counts are refused before anything uses them
         model_constraints(model)
@@ -119,6 +129,7 @@ def verify_model(
                 f"{source.path}: is itself an RYS model; give the original model, as the RYS layer path counts from it"
             )
         count = check_layer_count(source, model, path)
+        emit(on_event, Stage("hashing tensor data", source.n_bytes + model.n_bytes, "B"))
         data = (
             check_tensor_data(source, model, path, progress)
             if count.passed
@@ -126,19 +137,18 @@ def verify_model(
         )
         identity = list(path) == list(range(layer_count(source)))
     # A token covers at least one byte, so the text's bytes (plus BOS) bound its tokens.
-    contexts = logits_contexts(len(text.encode()) + 1, n_sample_tokens, options.n_ctx)
+    contexts = logits_contexts(len(text.encode()) + 1, n_sample_tokens, runtime.n_ctx)
     for what, file in (("SRC", src), ("RYS", rys)):
-        require_fit(file, options, contexts, memory, what)
-    if stage is not None:
-        stage(f"llama.cpp: {src}")
-    with open_model(Path(src), options) as llm:
+        require_fit(file, runtime, contexts, options.memory, what)
+    cpu_repack.announce(runtime.cpu_repack, on_event)
+    emit(on_event, Stage(f"running {src} in llama.cpp"))
+    with open_model(Path(src), runtime) as llm:
         src_logits = llm.token_logits(text)
         src_sample = llm.generate([text], [n_sample_tokens])[0]
     samples = {"source": src_sample}
-    if stage is not None:
-        stage(f"llama.cpp: {rys}")
+    emit(on_event, Stage(f"running {rys} in llama.cpp"))
     try:
-        with open_model(Path(rys), options) as llm:
+        with open_model(Path(rys), runtime) as llm:
             n_built = llm.n_layers
             rys_logits = llm.token_logits(text)
             samples["rys"] = llm.generate([text], [n_sample_tokens])[0]

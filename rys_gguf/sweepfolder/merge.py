@@ -6,6 +6,7 @@ model or probe set are refused, as is an output folder that holds other results.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import cast
 
 from ..errors import ScanError
+from ..events import Note, OnEvent, Progress, emit
 from ..files import RESUME_FIX, write_atomic
 from ..untrusted import safe_json
 from .records import (
@@ -59,11 +61,19 @@ def _better(new: ResultRow, old: ResultRow) -> bool:
     return _finished(new) >= _finished(old)
 
 
-def merge_sweeps(out: Path, dirs: Sequence[Path]) -> MergeResult:
+def merge_sweeps(
+    out: str | os.PathLike[str],
+    dirs: Sequence[str | os.PathLike[str]],
+    *,
+    progress: Progress | None = None,
+    on_event: OnEvent | None = None,
+) -> MergeResult:
     """Combine sweeps of the same model and probe set into ``out``, one row per config.
 
     Refuses (ScanError) sweeps whose model fingerprint or probe-set hash differ from the first,
-    and an ``out`` that already holds other results unless it is one of the inputs.
+    and an ``out`` that already holds other results unless it is one of the inputs. It has no
+    options; what was read with a problem comes as a warning `Note` (and in ``warnings``).
+    Nothing here counts ``progress``.
     """
     out = Path(out)
     if not dirs:
@@ -121,6 +131,8 @@ def merge_sweeps(out: Path, dirs: Sequence[Path]) -> MergeResult:
     _write_rows_atomic(out / RESULTS_FILE, list(merged.values()))
     write_json_atomic(out / SKIPPED_FILE, {"count": len(skipped), "configs": skipped})
     write_json_atomic(out / SWEEP_FILE, meta)
+    for warning in warnings:
+        emit(on_event, Note(warning, warning=True))
     return MergeResult(
         out=out,
         n_sweeps=len(dirs),

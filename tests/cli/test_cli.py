@@ -1,22 +1,30 @@
-"""The command line's shape: options declared once, one meaning per short flag, one error boundary."""
+"""The command line's shape: options declared once, one meaning per short flag, families that build
+the library's values, one error boundary, and a start that loads nothing heavy."""
 
 from __future__ import annotations
 
 import errno
+import inspect
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
 from helpers.cli import CliRunner
 from helpers.tinymodels import TinySpec, write_tiny_model
 
 import rys_gguf.builder.inspect as inspect_module
 from rys_gguf.cli import app
-from rys_gguf.cli.command import Group
+from rys_gguf.cli.entry import COMMANDS
+from rys_gguf.cli.options import GRID, PROBES, RUNTIME, SEARCH, WORKERS, Family, _annotation, _family_of
+from rys_gguf.errors import OptionError
 from rys_gguf.ship.lmstudio import DEFAULT_PUBLISHER, LMSTUDIO_ENV
 from rys_gguf.ship.verify import N_SAMPLE_TOKENS
 
-COMMANDS = app.commands
+CLICK = typer.main.get_command(app)
 # Same flag, another meaning, on purpose: validate and eval take the --top configs of a sweep,
 # validate reads the large EQ sets, eval's --out holds results; Ollama and LM Studio name different things.
 SAME_FLAG_OTHER_HELP = {
@@ -29,9 +37,13 @@ SAME_FLAG_OTHER_HELP = {
 
 
 def options() -> list[tuple[str, list[str], str]]:
-    return [
-        (name, list(p.flags), p.help) for name, cmd in COMMANDS.items() for p in cmd.flat_params if not p.positional
-    ]
+    """(command, flags, help) of every visible option of every command."""
+    found = []
+    for name, cmd in CLICK.commands.items():  # type: ignore[attr-defined]
+        for p in cmd.params:
+            if p.param_type_name == "option" and not getattr(p, "hidden", False) and p.name != "help":
+                found.append((name, [*p.opts, *p.secondary_opts], p.help or ""))
+    return found
 
 
 def test_each_short_flag_means_one_option() -> None:
@@ -60,15 +72,56 @@ def test_help_states_the_librarys_defaults() -> None:
 
 
 def test_every_parameter_reaches_its_command() -> None:
-    """Each declared parameter is a keyword of the command's function, and nothing is missing."""
-    import inspect
-
+    """Each parameter of a command's function is an option, an argument, or a family whose
+    options the command shows, and each family's options are exactly what its builder takes."""
     for name, cmd in COMMANDS.items():
-        wanted = set(inspect.signature(cmd.run).parameters)
-        declared = {p.name for p in cmd.params}  # a group arrives as one value
-        assert declared == wanted, name
-        for group in (p for p in cmd.params if isinstance(p, Group)):
-            assert {q.name for q in group.params} <= set(inspect.signature(group.build).parameters), name
+        shown = {p.name for p in CLICK.commands[name].params}  # type: ignore[attr-defined]
+        for p in inspect.signature(cmd.run).parameters.values():
+            fam = _family_of(_annotation(cmd.run, p.annotation))
+            wanted = {q.name for q in fam.params} if fam else {p.name}
+            assert wanted <= shown, (name, p.name)
+
+
+@pytest.mark.parametrize("fam", [RUNTIME, PROBES, GRID, SEARCH, WORKERS])
+def test_a_familys_options_are_what_its_builder_takes(fam: Family) -> None:
+    takes = set(inspect.signature(fam.build).parameters)
+    assert {q.name for q in fam.params} <= takes
+
+
+def test_scan_takes_about_ten_parameters() -> None:
+    assert len(inspect.signature(COMMANDS["scan"].run).parameters) <= 10
+
+
+@pytest.mark.parametrize(
+    ("args", "phrase"),
+    [
+        (["--gpus", "nan"], "--gpus 'nan'"),
+        (["--gpus", "0,0"], "--gpus '0,0'"),
+        (["--config-timeout", "0"], "--config-timeout 0"),
+        (["--config-timeout", "-1"], "--config-timeout -1"),
+        (["--tensor-split", "nan,1"], "--tensor-split 'nan,1'"),
+        (["--budget", "-3"], "--budget '-3'"),
+        (["--slice", "3/2"], "--slice '3/2'"),
+        (["--slice", "1/2", "--shard", "1/2"], "--shard is the old name of --slice"),
+        (["--min-parse-rate", "2"], "--min-parse-rate"),
+        (["--n-gpu-layers", "-5"], "--n-gpu-layers"),
+    ],
+)
+def test_values_are_checked_where_they_are_parsed(tmp_path: Path, args: list[str], phrase: str) -> None:
+    r = CliRunner().invoke(app, ["scan", str(tmp_path / "m.gguf"), "--out", str(tmp_path / "o"), *args])
+    assert r.exit_code == 2, r.output
+    assert r.output.startswith("rys-gguf: error: ") and r.output.count("\n") == 1 and phrase in r.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_family_builds_the_librarys_value() -> None:
+    from rys_gguf.llama.options import RuntimeOptions
+
+    values: dict[str, Any] = {q.name: q.default for q in RUNTIME.params}
+    built = RUNTIME.build(**{**values, "tensor_split": "1,3", "threads": 2})
+    assert built == RuntimeOptions(tensor_split=(1.0, 3.0), n_threads=2)
+    with pytest.raises(OptionError, match="--tensor-split"):
+        RUNTIME.build(**{**values, "tensor_split": "1,x"})
 
 
 def test_a_stray_os_error_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -91,6 +144,8 @@ def test_usage_errors_are_one_line_and_exit_2() -> None:
     assert r.exit_code == 2
     assert r.output.startswith("rys-gguf: error: ") and r.output.count("\n") == 1
     assert "rys-gguf build --help" in r.output
+    r = CliRunner().invoke(app, ["no-such-command"])
+    assert r.exit_code == 2 and r.output.count("\n") == 1
 
 
 def test_help_and_version_exit_0() -> None:
@@ -99,3 +154,17 @@ def test_help_and_version_exit_0() -> None:
     assert r.exit_code == 0 and "--n-gpu-layers" in r.output
     r = CliRunner().invoke(app, ["--version"])
     assert r.exit_code == 0 and r.output.startswith("rys-gguf ")
+
+
+def test_help_shows_the_families_as_panels() -> None:
+    r = CliRunner().invoke(app, ["scan", "--help"])
+    for panel in ("Grid", "Probes", "Runtime (llama.cpp)", "Search", "Build", "Workers"):
+        assert panel in r.output
+
+
+@pytest.mark.procs
+def test_shell_completion_is_offered() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "rys_gguf", "--show-completion", "bash"], capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0 and "complete" in out.stdout and "rys" in out.stdout

@@ -42,7 +42,7 @@ import rys_gguf.files as files
 from rys_gguf.cli import app
 from rys_gguf.convert import converter, hf, pipeline
 from rys_gguf.convert.converter import MARKER, cached_converter, fetch_converter, installed_version, last_error_line
-from rys_gguf.convert.pipeline import convert_hf
+from rys_gguf.convert.pipeline import ConvertOptions, convert_hf
 from rys_gguf.convert.quantize import read_imatrix
 from rys_gguf.gguffile.reader import GGUFModel
 
@@ -80,7 +80,7 @@ def f32_rys(
         mp.setattr(converter, "download_sdist", _counting(converter.download_sdist, calls, "download"))
         mp.setattr(converter, "extract_converter", _counting(converter.extract_converter, calls, "extract"))
         paths = {
-            arch: convert_hf(folder, out_dir / f"{arch}.gguf", outtype="f32", spec="1,3").path
+            arch: convert_hf(folder, out_dir / f"{arch}.gguf", ConvertOptions(outtype="f32", config="1,3")).path
             for arch, (folder, _) in hf_models.items()
             if arch in ("llama", "qwen2")
         }

@@ -408,6 +408,7 @@ def test_build_survives_random_kills_and_interrupts(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.network  # fetches llama.cpp's converter when the cache does not hold it yet
 def test_convert_survives_random_kills_and_interrupts(tmp_path: Path) -> None:
     """Kill -9 and Ctrl-C during conversion: no half-written DST, no orphaned converter, and a
     rerun that completes and removes the work folders the killed runs left."""

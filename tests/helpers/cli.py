@@ -1,4 +1,7 @@
-"""Run the CLI in this process and capture what it prints (the way users see it: one stream)."""
+"""Run the CLI in this process and capture what it prints (the way users see it: one stream).
+
+``CliRunner().invoke(app, args)`` runs ``rys_gguf.cli.main(args)``, the command line behind its one
+error boundary, exactly as the ``rys-gguf`` script does (typer's own test runner skips it)."""
 
 from __future__ import annotations
 
@@ -7,8 +10,9 @@ import io
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from rys_gguf.cli.app import App
+from rys_gguf.cli import main
 
 
 @dataclass
@@ -51,13 +55,13 @@ def _environment(env: Mapping[str, str | None] | None) -> Iterator[None]:
 class CliRunner:
     """``CliRunner().invoke(app, ["build", ...], env={...})`` -> Result."""
 
-    def invoke(self, app: App, args: Sequence[str], env: Mapping[str, str | None] | None = None) -> Result:
+    def invoke(self, app: Any, args: Sequence[str], env: Mapping[str, str | None] | None = None) -> Result:
         both = io.StringIO()
         out, err = _Tee(both), _Tee(both)
         exception: BaseException | None = None
         with _environment(env), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
-                code = app([str(a) for a in args])
+                code = main([str(a) for a in args])
             except SystemExit as e:
                 code = e.code if isinstance(e.code, int) else 1
             except Exception as e:

@@ -145,8 +145,7 @@ def test_a_baseline_killed_by_a_signal_names_the_causes(tmp_path: Path, fake_wor
     assert "the baseline (unchanged model) crashed llama.cpp: worker died: SIGSEGV" in message
     for hint in ("repacking was on: --cpu-repack on", "--cpu-repack off", "--n-gpu-layers 0", "RYS_DEBUG=1"):
         assert hint in message
-    assert "rys-gguf: note: CPU weight repacking on (--cpu-repack on)" in r.stderr  # said once
-    assert r.stderr.count("CPU weight repacking") == 1
+    assert r.output.count("CPU weight repacking on (--cpu-repack on)") == 1  # said once
 
 
 def test_the_cli_says_a_choice_once(tmp_path: Path, fake_worker: Path) -> None:
@@ -155,5 +154,5 @@ def test_the_cli_says_a_choice_once(tmp_path: Path, fake_worker: Path) -> None:
         app, ["scan", src, "--out", tmp_path / "s", *SCAN_ARGS], env={cpu_repack.ENV: "off", "RYS_FAKE_DELAY": "0"}
     )
     assert r.exit_code == 0, r.output
-    assert r.stderr.count("rys-gguf: note: CPU weight repacking off ($RYS_CPU_REPACK off)") == 1
+    assert r.output.count("CPU weight repacking off ($RYS_CPU_REPACK off)") == 1
     assert os.environ.get(cpu_repack.ENV) is None  # the runner's environment did not leak

@@ -14,7 +14,7 @@ from helpers.tinymodels import TinySpec, write_tiny_model
 
 from rys_gguf.probes import load_probe_set
 from rys_gguf.probes.earlystop import GarbageWatch, repeating
-from rys_gguf.report.write import write_report
+from rys_gguf.report.write import ReportOptions, write_report
 from rys_gguf.scan.sweep import run_scan
 
 PROBES = load_probe_set(math="search", eq="builtin")
@@ -100,7 +100,7 @@ def test_scan_records_early_stopped_configs_and_the_report_shows_them(
     assert rescored.n_early_stopped == 2
     again = run_scan(src, tmp_path / "u", replace(FAST, early_stop=False))  # --no-early-stop scores them
     assert again.n_run == 2 and {r["config"]: r["status"] for r in rows_of(tmp_path / "u")}["0,2"] == "ok"
-    summary = write_report(tmp_path / "s", png=False)
+    summary = write_report(tmp_path / "s", ReportOptions(png=False))
     assert {s.config for s in summary.early_stopped} == {"0,2", "1,3"}
     assert all(s.config not in ("0,2", "1,3") for s in (*summary.ranked, *summary.failed))
     report = (tmp_path / "s" / "report.md").read_text()

@@ -176,7 +176,7 @@ def test_llama_cpp_is_imported_only_in_the_llama_room() -> None:
     [
         (
             "rys_gguf.cli",
-            ("numpy", "llama_cpp", "tqdm", "typer", "matplotlib", "jinja2", "torch", "rys_gguf.gguffile.reader"),
+            ("numpy", "llama_cpp", "tqdm", "matplotlib", "jinja2", "torch", "rys_gguf.gguffile.reader", "rich"),
         ),
         ("rys_gguf.builder.job", ("numpy", "llama_cpp", "tqdm", "matplotlib", "jinja2", "torch")),
         ("rys_gguf.scan.sweep", ("numpy", "llama_cpp", "tqdm", "matplotlib", "jinja2", "torch")),

@@ -43,3 +43,16 @@ def test_read_sweep(tmp_path: Path) -> None:
     scored = int(re.search(r"(\d+) configs scored", out)[1])  # type: ignore[index]
     early = int(re.search(r"early-stopped: (\d+)", out)[1])  # type: ignore[index]
     assert "baseline math" in out and scored + early == 3  # the triangle of a 2-layer model
+
+
+def test_examples_use_only_the_front_door() -> None:
+    """Examples import what a user would: ``rys_gguf`` itself, and only names it exports."""
+    import rys_gguf
+
+    for script in EXAMPLES.glob("*.py"):
+        text = script.read_text()
+        for module, names in re.findall(r"^from (\S+) import ([^\n]+)", text, re.M):
+            if module.startswith("rys_gguf"):
+                assert module == "rys_gguf", f"{script.name} imports {module}"
+                assert {n.strip() for n in names.split(",")} <= set(rys_gguf.__all__), script.name
+        assert not re.search(r"^import rys_gguf\.", text, re.M), script.name

@@ -12,7 +12,8 @@ from helpers.sweeps import FAST
 from helpers.tinymodels import TinySpec, write_tiny_model
 
 from rys_gguf.cli import app
-from rys_gguf.prove.validate import run_validation
+from rys_gguf.events import Event, Note
+from rys_gguf.prove.validate import ValidateOptions, run_validation
 from rys_gguf.scan.sweep import run_scan
 
 pytestmark = pytest.mark.llama  # validation scans with the real worker
@@ -22,14 +23,18 @@ def test_validation_adds_intervals_to_the_report(tmp_path: Path) -> None:
     src = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=2))
     out = tmp_path / "s"
     run_scan(src, out, FAST)
-    summary, note = run_validation(out, top=2, eq="validation", options=replace(FAST))
+    notes: list[Event] = []
+    summary = run_validation(
+        out, ValidateOptions(top=2, eq_set="validation", scan=replace(FAST)), on_event=notes.append
+    )
+    note = next((e.text for e in notes if isinstance(e, Note)), None)
     assert note is None
     rows = [json.loads(x) for x in (out / "validation.jsonl").read_text().splitlines()]
     assert rows[0]["config"] == "0,0" and len(rows) == 3
     assert len(rows[0]["items"]["math"]) == 120  # the validation math set
     assert len(summary.validation) == 2
     assert "Validation" in (out / "report.md").read_text()
-    run_validation(out, top=2, eq="validation", options=replace(FAST))  # resumes: nothing rerun
+    run_validation(out, ValidateOptions(top=2, eq_set="validation", scan=replace(FAST)))  # resumes: nothing rerun
     assert len((out / "validation.jsonl").read_text().splitlines()) == 3
 
 

@@ -16,7 +16,7 @@ from rys_gguf.errors import ProbeError, ScanError
 from rys_gguf.report import cells, png, terminal
 from rys_gguf.report.ranking import ConfigScore, interval_verdict, paired_bootstrap, rank_scores, summarize, zscores
 from rys_gguf.report.tables import build_command, format_table, output_name
-from rys_gguf.report.write import write_report
+from rys_gguf.report.write import ReportOptions, write_report
 from rys_gguf.sweepfolder.records import read_sweep
 
 N_LAYERS = 8
@@ -184,7 +184,7 @@ def test_build_command_names() -> None:
 
 def test_write_report_files(tmp_path: Path) -> None:
     scores = make_sweep(tmp_path, validation=True)
-    summary = write_report(tmp_path, metric="z", top=5)
+    summary = write_report(tmp_path, ReportOptions(metric="z", top=5))
     names = {p.name for p in summary.paths}
     assert names == {"heatmap_math.png", "heatmap_eq.png", "heatmap_combined.png", "pareto.png",
                      "ranking.csv", "ranking.json", "report.md"}  # fmt: skip
@@ -226,7 +226,7 @@ def test_write_report_files(tmp_path: Path) -> None:
 
 def test_validation_section(tmp_path: Path) -> None:
     make_sweep(tmp_path, validation=True)
-    summary = write_report(tmp_path, png=False)
+    summary = write_report(tmp_path, ReportOptions(png=False))
     v = {r.config: r for r in summary.validation}
     assert set(v) == {"3,6", "2,6"}
     assert v["3,6"].d_math[0] == pytest.approx(0.25)  # 0.75 − 0.5 per item
@@ -244,7 +244,7 @@ def test_no_png_and_no_validation_baseline(tmp_path: Path) -> None:
     make_sweep(tmp_path, validation=True)
     lines = (tmp_path / "validation.jsonl").read_text().splitlines()
     (tmp_path / "validation.jsonl").write_text("\n".join(lines[1:]) + "\n")
-    summary = write_report(tmp_path, png=False)
+    summary = write_report(tmp_path, ReportOptions(png=False))
     assert not list(tmp_path.glob("*.png"))
     assert summary.validation == ()
     assert any("no scored baseline" in w for w in summary.warnings)
@@ -255,14 +255,14 @@ def test_truncated_last_line_is_a_warning(tmp_path: Path) -> None:
     n_lines = len((tmp_path / "results.jsonl").read_text().splitlines())
     with open(tmp_path / "results.jsonl", "a") as f:
         f.write('{"config": "6,7", "block": [6, 7], "sta')
-    summary = write_report(tmp_path, png=False)
+    summary = write_report(tmp_path, ReportOptions(png=False))
     assert any(f":{n_lines + 1}: ignored a truncated" in w for w in summary.warnings)
     assert "6,7" in {s.config for s in summary.ranked}  # the earlier complete line still counts
 
 
 def test_format_table_and_terminal_map(tmp_path: Path) -> None:
     make_sweep(tmp_path)
-    summary = write_report(tmp_path, png=False, metric="math")
+    summary = write_report(tmp_path, ReportOptions(png=False, metric="math"))
     table = format_table(summary, top=3)
     rows = [x for x in table.splitlines() if re.match(r"\s+\d+\s", x)]
     assert len(rows) == 3 and rows[0].split()[1] == summary.ranked[0].config
@@ -286,7 +286,7 @@ def test_format_table_and_terminal_map(tmp_path: Path) -> None:
 
 def test_grid_never_draws_failed_as_zero(tmp_path: Path) -> None:
     make_sweep(tmp_path)
-    summary = write_report(tmp_path, png=False)
+    summary = write_report(tmp_path, ReportOptions(png=False))
     grid = cells.build_grid(summary, "z")
     assert grid.n == N_LAYERS + 1
     assert grid.states[1][4] == "failed" and grid.values[1][4] is None
@@ -301,7 +301,7 @@ def test_grid_never_draws_failed_as_zero(tmp_path: Path) -> None:
 def test_the_baseline_cell_is_the_neutral_reference(tmp_path: Path) -> None:
     """Its z-score could make it the reddest cell of the combined map; it is drawn as 'no change'."""
     make_sweep(tmp_path)
-    summary = write_report(tmp_path, png=False)
+    summary = write_report(tmp_path, ReportOptions(png=False))
     assert summary.baseline.z not in (None, 0.0)  # it has a z of its own...
     grid = cells.build_grid(summary, "z")
     assert grid.states[0][0] == "baseline" and grid.values[0][0] is None  # ...which the map ignores
@@ -361,7 +361,7 @@ def test_sweep_with_only_the_baseline(tmp_path: Path) -> None:
     meta = {"model": {"path": "/m/x.gguf", "n_layers": 4, "fingerprint": "f"}, "probe_set": {}}
     (tmp_path / "sweep.json").write_text(json.dumps(meta))
     (tmp_path / "results.jsonl").write_text(json.dumps(row("0,0", None, 0.5, 0.4)) + "\n")
-    summary = write_report(tmp_path, png=False)
+    summary = write_report(tmp_path, ReportOptions(png=False))
     assert summary.ranked == () and summary.best is None and summary.model_name == "x"
     assert "build the best" not in format_table(summary)
     text = terminal.terminal_heatmap(summary, "z", color="none")

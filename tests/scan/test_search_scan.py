@@ -91,7 +91,8 @@ def test_refused_combinations(tmp_path: Path, fake_worker: Path) -> None:
     picks = tmp_path / "picks.txt"
     picks.write_text("1,3\n")
     for extra, phrase in [
-        (["--search", "adaptive", "--shard", "1/2"], "--shard splits a fixed grid"),
+        (["--search", "adaptive", "--slice", "1/2"], "--slice splits a fixed grid"),
+        (["--search", "adaptive", "--shard", "1/2"], "--slice splits a fixed grid"),  # the option's old name
         (["--search", "coarse", "--configs", str(picks)], "--configs lists what to run"),
         (["--search", "grid", "--budget", "5"], "--budget needs --search coarse or adaptive"),
         (["--search", "adaptive", "--budget", "0%"], "--budget '0%'"),
@@ -100,7 +101,7 @@ def test_refused_combinations(tmp_path: Path, fake_worker: Path) -> None:
         assert r.exit_code == 2, r.output
         assert phrase in r.output and len(r.output.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
-    with pytest.raises(OptionError, match="--shard"):
-        run_scan(src, tmp_path / "p", replace(ADAPTIVE, grid=GridSpec(shard=(1, 2))))
-    # without --search, a configs file or a shard runs as the grid it names
+    with pytest.raises(OptionError, match="--slice"):
+        run_scan(src, tmp_path / "p", replace(ADAPTIVE, grid=GridSpec(machine_slice=(1, 2))))
+    # without --search, a configs file or a slice runs as the grid it names
     assert run_scan(src, tmp_path / "q", replace(FAST, grid=GridSpec(configs_file=picks))).n_run == 2

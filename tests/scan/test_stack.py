@@ -15,7 +15,7 @@ from helpers.tinymodels import TinySpec, write_tiny_model
 from rys_gguf.cli import app
 from rys_gguf.plan import expand_blocks, parse_blocks, parse_plan
 from rys_gguf.scan.grid import GridSpec
-from rys_gguf.scan.stack import StackNode, StackSpec, extensions, run_stack, stack_scores
+from rys_gguf.scan.stack import StackNode, StackOptions, extensions, run_stack, stack_scores
 from rys_gguf.scan.sweep import run_scan
 
 
@@ -55,7 +55,7 @@ def test_stack_writes_into_the_sweep_resumes_and_skips_known_paths(tmp_path: Pat
     out = tmp_path / "s"
     run_scan(src, out, FAST)
     singles = len(rows_of(out))
-    spec = StackSpec(width=3, depth=3, pool=4, expand=5, min_gain=-100.0)  # no plateau: run every depth
+    spec = StackOptions(width=3, depth=3, pool=4, expand=5, min_gain=-100.0)  # no plateau: run every depth
     first = run_stack(out, spec)
     rows = rows_of(out)
     new = rows[singles:]

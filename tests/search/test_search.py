@@ -10,7 +10,7 @@ import pytest
 from helpers.landscapes import make_landscape, write_sweep
 
 from rys_gguf.errors import OptionError, ScanError
-from rys_gguf.report.replay import load_recorded, plan_runs, replay, replay_one
+from rys_gguf.report.replay import ReplayOptions, load_recorded, plan_runs, replay, replay_one
 from rys_gguf.search.strategies import REPLAY_STRATEGIES, Search, budget_count, parse_budget, top_count
 from rys_gguf.search.surrogate import Surrogate, spearman
 from rys_gguf.sweepfolder.metric import metric_values
@@ -85,7 +85,7 @@ def test_replay_never_answers_an_unrequested_config(sweeps: list[Path], monkeypa
 
 
 def test_replay_table_and_json_schema(sweeps: list[Path]) -> None:
-    table = replay(sweeps[0], budgets=(0.05, 0.1), seeds=2)
+    table = replay(sweeps[0], ReplayOptions(budgets=(0.05, 0.1), seeds=2))
     data = json.loads(json.dumps(table.as_json()))
     assert set(data) == {"n_configs", "metric", "top_fraction", "results"}
     assert data["n_configs"] == 210 and data["metric"] == "z" and data["top_fraction"] == 0.02

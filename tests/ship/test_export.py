@@ -22,7 +22,7 @@ from rys_gguf.errors import ExportError
 from rys_gguf.gguffile.reader import GGUFModel
 from rys_gguf.plan import format_layer_path
 from rys_gguf.ship import lmstudio
-from rys_gguf.ship.lmstudio import export_lmstudio
+from rys_gguf.ship.lmstudio import LMStudioOptions, export_lmstudio
 from rys_gguf.ship.ollama import prepare_ollama
 from rys_gguf.ship.templates import (
     FAMILIES,
@@ -321,21 +321,21 @@ def test_lmstudio_hard_link_layout(tmp_path: Path) -> None:
 def test_lmstudio_copy_env_root_and_force(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     model = tiny(tmp_path)
     monkeypatch.setenv("LMSTUDIO_MODELS_DIR", str(tmp_path / "env-root"))
-    done = export_lmstudio(model, name="copy", copy=True)
+    done = export_lmstudio(model, LMStudioOptions(name="copy", copy=True))
     placed = tmp_path / "env-root" / "rys-gguf" / "copy" / "tiny.gguf"
     assert done.files == (placed,) and done.copied
     assert not placed.samefile(model) and placed.read_bytes() == model.read_bytes()
     (tmp_path / "elsewhere").mkdir()
     other = tiny(tmp_path / "elsewhere")  # another file of the same name
     with pytest.raises(ExportError, match="--force"):
-        export_lmstudio(other, name="copy")
-    export_lmstudio(other, name="copy", force=True)
+        export_lmstudio(other, LMStudioOptions(name="copy"))
+    export_lmstudio(other, LMStudioOptions(name="copy", force=True))
     assert placed.samefile(other)
 
 
 def test_lmstudio_split_model_links_every_shard(tmp_path: Path) -> None:
     first = write_tiny_model(tmp_path / "tiny.gguf", TinySpec("llama"), split_max_tensors=20)
-    done = export_lmstudio(first, root=tmp_path / "lms")
+    done = export_lmstudio(first, LMStudioOptions(root=tmp_path / "lms"))
     assert done.folder == tmp_path / "lms" / "rys-gguf" / "tiny"
     names = sorted(p.name for p in done.folder.iterdir())
     assert names == [f"tiny-0000{k}-of-00003.gguf" for k in (1, 2, 3)]
@@ -355,4 +355,4 @@ def test_lmstudio_across_filesystems_suggests_copy(tmp_path: Path, monkeypatch: 
     result = CliRunner().invoke(app, ["lmstudio", str(model), "--root", str(tmp_path / "lms"), "--copy", "-q"])
     assert result.exit_code == 0 and "copied 1 file(s)" in result.output
     with pytest.raises(ExportError, match="one folder name"):
-        export_lmstudio(model, publisher="a/b", root=tmp_path / "lms")
+        export_lmstudio(model, LMStudioOptions(publisher="a/b", root=tmp_path / "lms"))

@@ -18,7 +18,14 @@ from rys_gguf.errors import RysError
 from rys_gguf.gguffile.reader import GGUFFile, GGUFModel
 from rys_gguf.llama.options import RuntimeOptions
 from rys_gguf.ship import verify
-from rys_gguf.ship.verify import MAX_MEAN_KL, MIN_TOP1, compare_distributions, judge_distributions, verify_model
+from rys_gguf.ship.verify import (
+    MAX_MEAN_KL,
+    MIN_TOP1,
+    VerifyOptions,
+    compare_distributions,
+    judge_distributions,
+    verify_model,
+)
 
 pytestmark = pytest.mark.llama  # verify loads both models
 
@@ -52,7 +59,7 @@ def run_verify(src: Path, rys: Path) -> tuple[int, str]:
 
 def test_verify_passes_on_a_correct_build(pair: tuple[Path, Path]) -> None:
     src, rys = pair
-    report = verify_model(src, rys, SHORT, CPU, n_sample_tokens=4)
+    report = verify_model(src, rys, VerifyOptions(SHORT, 4, CPU))
     assert report.passed, report.checks
     names = [c.name for c in report.checks]
     assert names == ["loads in llama.cpp", "layer count", "tensor data", "next-token distributions"]
@@ -68,7 +75,7 @@ def test_verify_passes_on_a_correct_build(pair: tuple[Path, Path]) -> None:
 def test_verify_fails_when_the_layer_path_lies(pair: tuple[Path, Path]) -> None:
     src, rys = pair
     patch_u32(rys, "rys.layer_path", [0, 1, 2, 1, 2, 3, 4, 5])  # the path of "1,3", not "2,4"
-    report = verify_model(src, rys, SHORT, CPU, n_sample_tokens=1)
+    report = verify_model(src, rys, VerifyOptions(SHORT, 1, CPU))
     failed = [c for c in report.checks if not c.passed]
     assert [c.name for c in failed] == ["tensor data"]
     assert "differs from source blk.1." in failed[0].detail
@@ -88,7 +95,7 @@ def test_verify_fails_on_swapped_layer_data(tmp_path: Path) -> None:
 def test_verify_fails_on_a_wrong_source_count(pair: tuple[Path, Path]) -> None:
     src, rys = pair
     patch_u32(rys, "rys.source_block_count", [7])
-    report = verify_model(src, rys, SHORT, CPU, n_sample_tokens=1)
+    report = verify_model(src, rys, VerifyOptions(SHORT, 1, CPU))
     by_name = {c.name: c for c in report.checks}
     assert not by_name["layer count"].passed and "SRC has 6" in by_name["layer count"].detail
     assert not by_name["tensor data"].passed and "not compared" in by_name["tensor data"].detail
@@ -97,7 +104,7 @@ def test_verify_fails_on_a_wrong_source_count(pair: tuple[Path, Path]) -> None:
 def test_verify_reports_a_model_llama_cpp_cannot_load(pair: tuple[Path, Path]) -> None:
     src, rys = pair
     patch_u32(rys, "llama.embedding_length", [32])  # tensors are 64 wide: shape check fails
-    report = verify_model(src, rys, SHORT, CPU, n_sample_tokens=1)
+    report = verify_model(src, rys, VerifyOptions(SHORT, 1, CPU))
     by_name = {c.name: c for c in report.checks}
     assert not by_name["loads in llama.cpp"].passed
     assert by_name["tensor data"].passed  # the bytes are still right
@@ -157,7 +164,7 @@ def test_judge_distributions_bounds() -> None:
 def test_verify_gemma(gemma_path: Path, tmp_path: Path) -> None:
     good = tmp_path / "gemma-6-12.gguf"
     build(gemma_path, good, "6,12")
-    report = verify_model(gemma_path, good, n_sample_tokens=8)
+    report = verify_model(gemma_path, good, VerifyOptions(n_sample_tokens=8))
     assert report.passed, report.checks
     # Measured: 0.52 / 0.78 (the module docstring); loose margins for other CPUs and builds.
     assert report.top1_agreement is not None and 0.3 <= report.top1_agreement <= 0.8
@@ -165,7 +172,7 @@ def test_verify_gemma(gemma_path: Path, tmp_path: Path) -> None:
     shuffled = tmp_path / "gemma-shuffled.gguf"  # whole 6-layer blocks moved: loads, but garbage
     order = [*range(12, 18), *range(6, 12), *range(0, 6)]
     build(gemma_path, shuffled, "layers:" + ",".join(map(str, order)))
-    report = verify_model(gemma_path, shuffled, n_sample_tokens=1)
+    report = verify_model(gemma_path, shuffled, VerifyOptions(n_sample_tokens=1))
     by_name = {c.name: c for c in report.checks}
     assert by_name["tensor data"].passed and by_name["loads in llama.cpp"].passed
     assert not by_name["next-token distributions"].passed
