@@ -151,10 +151,12 @@ def write_tiny_model(
 
 def tiny_logits(path: Path, text: str = DEFAULT_TEXT) -> np.ndarray:
     """llama.cpp logits of every position of `text` (with BOS): float32 [n_tokens, n_vocab]."""
-    from llama_cpp import Llama
+    from rys_gguf.llama import cpu_repack
+    from rys_gguf.llama.engine import load_llama
 
-    llm = Llama(
-        model_path=str(path),
+    llm = load_llama(
+        path,
+        use_extra_bufts=cpu_repack.resolve().enabled,  # off where repacked weights crash (AMX)
         n_ctx=N_CTX_TRAIN,
         n_batch=N_CTX_TRAIN,
         n_ubatch=N_CTX_TRAIN,
@@ -177,14 +179,18 @@ def tiny_load_error(path: Path) -> str | None:
     import ctypes
 
     import llama_cpp
-    from llama_cpp import Llama, _logger
+    from llama_cpp import _logger
+
+    from rys_gguf.llama import cpu_repack
+    from rys_gguf.llama.engine import load_llama
 
     # rys_gguf's runner routes llama.cpp's process-wide log elsewhere; take it back for this load.
     llama_cpp.llama_log_set(_logger.llama_log_callback, ctypes.c_void_p(0))
     log = io.StringIO()
     with contextlib.redirect_stderr(log):  # llama-cpp-python's log callback prints to sys.stderr
         try:
-            Llama(model_path=str(path), n_ctx=N_CTX_TRAIN, n_gpu_layers=0, verbose=True).close()
+            use_extra_bufts = cpu_repack.resolve().enabled
+            load_llama(path, use_extra_bufts=use_extra_bufts, n_ctx=N_CTX_TRAIN, n_gpu_layers=0, verbose=True).close()
         except ValueError:
             lines = log.getvalue().splitlines()
             return "\n".join(line for line in lines if "error" in line or "failed" in line)
