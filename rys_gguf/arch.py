@@ -1,12 +1,13 @@
 """Architecture rules for layer duplication, kept as data in one place.
 
 llama.cpp derives some layer behaviour from the layer INDEX (sliding-window patterns, NoPE
-layers, recurrent/attention hybrids, leading dense layers, MTP tails) or from the layer COUNT
-(Gemma 3 27B is detected by its 62 layers). A duplicated block moves every later layer, so a
-plan is only faithful when each output position behaves like its source layer. The rules are
-checked on the whole layer path, so single blocks, multi-block specs and explicit paths share
-them. The rules follow llama.cpp's model loaders as of build 0c1e57098 (and Ollama's bundled
-build b10488): each rule's ``why`` says what in the loader makes it necessary.
+layers, recurrent/attention hybrids, leading dense layers, MTP tails, GLM-5.2's shared
+sparse-attention indexers) or from the layer COUNT (Gemma 3 27B is detected by its 62 layers).
+A duplicated block moves every later layer, so a plan is only faithful when each output position
+behaves like its source layer. The rules are checked on the whole layer path, so single blocks,
+multi-block specs and explicit paths share them. The rules follow llama.cpp's model loaders as
+of build 0c1e57098 (and Ollama's bundled build b10488): each rule's ``why`` says what in the
+loader makes it necessary.
 """
 
 from __future__ import annotations
@@ -35,10 +36,17 @@ class ArchRule:
     magic_counts: dict[int, str] = field(default_factory=dict)  # layer counts with special code
     refuse: str | None = None
     layer0_special: bool = False  # layer 0 has its own shapes: it may only stay at position 0
+    shared_indexers: bool = False  # "shared" sparse-attention layers reuse the top-k of the full layer before
 
 
 _SWA = "sliding-window and global attention layers alternate"
 _NOPE = "RoPE is skipped on every 4th layer (hard-coded, no metadata override)"
+INDEXER_TYPES_KEY = "attention.indexer.types"  # one bool per trunk layer: True = full, False = shared
+# models/glm-dsa.cpp: without the types key, a context length of at least 2^20 means GLM-5.2, whose
+# default table (GLM_5_2_DEFAULT_INDEXER_TYPES) has 78 entries and leaves every later layer shared;
+# below it (GLM-5, GLM-5.1) every indexer is full.
+GLM_5_2_CONTEXT = 1048576
+GLM_5_2_INDEXER_TYPES = (True, True) + (True, False, False, False) * 19
 
 PLAIN_ARCHS = (  # no index rule beyond what their own metadata states (arrays, lead, MTP tail)
     "llama", "mistral3", "qwen2", "qwen2moe", "qwen3", "qwen3moe", "phi2", "phi3", "phimoe", "starcoder2",
@@ -47,7 +55,7 @@ PLAIN_ARCHS = (  # no index rule beyond what their own metadata states (arrays, 
     "hunyuan-dense", "nemotron", "mamba", "mamba2", "falcon-h1", "bitnet", "plm", "deci", "openelm",
     "apertus", "granitehybrid", "jamba", "lfm2", "lfm2moe", "plamo2", "kimi-linear", "nemotron_h",
     "nemotron_h_moe", "qwen2vl", "qwen3vl", "qwen3vlmoe", "deepseek", "deepseek2", "deepseek32", "dots1",
-    "bailingmoe", "bailingmoe2", "bailingmoe3", "hunyuan-moe", "glm4moe", "glm-dsa", "mimo2", "step35",
+    "bailingmoe", "bailingmoe2", "bailingmoe3", "hunyuan-moe", "glm4moe", "mimo2", "step35",
     "hy_v3", "hy_v4", "minimax-m3", "glm5-next", "dots3note", "gemma4", "starcoder", "codeshell", "refact",
     "qwen", "exaone-moe", "seed-oss",
 )  # fmt: skip
@@ -117,6 +125,7 @@ RULES.update(
         "kimi-k3": ArchRule(period_key="attn_res.block_size", why="attention residual blocks"),
         "exaone4": ArchRule(magic_counts={64: "EXAONE 4 enables sliding-window attention only at 64 layers"}),
         "minicpm": ArchRule(),  # its implicit residual scale is written out: see implicit_keys
+        "glm-dsa": ArchRule(shared_indexers=True),
         "deepseek2": ArchRule(
             magic_counts={
                 26: "DeepSeek-V2-Lite is detected by 26 or 27 layers (a different attention layout)",
@@ -165,12 +174,14 @@ class Constraints:
     refused: str | None
     magic_counts: dict[int, str]
     layer0_special: bool
+    indexer_full: tuple[bool, ...] = ()  # each trunk layer's indexer type when some are shared
 
     def describe(self) -> dict[str, Any]:
         return {
             "period": self.period, "period_reason": self.why or None, "lead": self.lead,
             "tail": self.n_tail, "shared_kv_tail": self.shared_kv_tail, "refused": self.refused,
             "swa_array_override": self.swa and self.period > 1,
+            "full_indexer_layers": [il for il, f in enumerate(self.indexer_full) if f] or None,
         }  # fmt: skip
 
 
@@ -213,7 +224,28 @@ def read_constraints(arch: str, n_layers_all: int, get: Callable[[str], Any]) ->
         refused=refused,
         magic_counts=rule.magic_counts,
         layer0_special=rule.layer0_special,
+        indexer_full=indexer_types(arch, n_layers_all - n_tail, get) if rule.shared_indexers else (),
     )
+
+
+def indexer_types(arch: str, n_layers: int, get: Callable[[str], Any]) -> tuple[bool, ...]:
+    """Each trunk layer's indexer type as llama.cpp loads it (True: full), or () when all are full.
+
+    As read (models/glm-dsa.cpp): the ``attention.indexer.types`` array, a scalar for every layer,
+    or by default GLM-5.2's table when the context length says GLM-5.2.
+    """
+    value = get(f"{arch}.{INDEXER_TYPES_KEY}")
+    if value is None:
+        n_ctx = get(f"{arch}.context_length")
+        if not isinstance(n_ctx, int) or n_ctx < GLM_5_2_CONTEXT:
+            return ()
+        table = GLM_5_2_INDEXER_TYPES
+        flags = tuple(il < len(table) and table[il] for il in range(n_layers))
+    elif isinstance(value, (bool, int, float)):
+        flags = (bool(value),) * n_layers
+    else:
+        flags = tuple(bool(v) for v in value)
+    return () if all(flags) else flags
 
 
 def implicit_keys(arch: str, n_layers: int, get: Callable[[str], Any]) -> dict[str, float]:
@@ -283,6 +315,38 @@ def check_path(
             )
     if c.layer0_special and 0 in path[1:]:
         raise ArchitectureError(f"{where}: layer 0 has its own tensor shapes; start the block at i >= 1")
+    if c.indexer_full:
+        _check_shared_indexers(c.indexer_full, path, where)
+
+
+def _check_shared_indexers(full: Sequence[bool], path: Sequence[int], where: str) -> None:
+    """A shared-indexer layer reuses the top-k keys of the last full-indexer layer run before it
+    (by position), so it keeps its source's selection only right after its source predecessor:
+    then the layers back to its group's full layer are the source's, in the same pass."""
+    for k, src in enumerate(path):
+        if full[src] or (k > 0 and path[k - 1] == src - 1):
+            continue
+        group = max((il for il in range(src) if full[il]), default=None)
+        if group is None:
+            raise ArchitectureError(
+                f"{where}: source layer {src} has a shared sparse-attention indexer but no full-indexer layer "
+                "before it; llama.cpp cannot run this model (check attention.indexer.types)"
+            )
+        later = next((il for il in range(src + 1, len(full)) if full[il]), None)
+        reused = next((path[q] for q in range(k - 1, -1, -1) if full[path[q]]), None)
+        instead = f"the top-k of layer {reused}" if reused is not None else "no top-k at all (llama.cpp aborts)"
+        starts = " or ".join(str(il) for il in (group, later) if il is not None)
+        raise ArchitectureError(
+            f"{where}: source layer {src} has a shared sparse-attention indexer (it reuses the top-k keys "
+            f"chosen by layer {group}, the full-indexer layer before it); output layer {k} would "
+            f"{'come first' if k == 0 else f'follow layer {path[k - 1]}'} and reuse {instead}. Start each "
+            f"block at a layer with a full indexer (i = {starts}; full: {_layer_list(full)})"
+        )
+
+
+def _layer_list(full: Sequence[bool]) -> str:
+    layers = [str(il) for il, f in enumerate(full) if f]
+    return ", ".join(layers) if len(layers) <= 8 else ", ".join(layers[:6]) + ", ..., " + layers[-1]
 
 
 def support_table() -> str:
@@ -312,6 +376,11 @@ def support_table() -> str:
                 parts.append("refuses " + ", ".join(f"{n} layers" for n in r.magic_counts))
             if r.layer0_special:
                 parts.append("i >= 1 (layer 0 differs)")
+            if r.shared_indexers:
+                parts.append(
+                    "blocks start at a full-indexer layer when some indexers are shared (GLM-5.2: 0, 1, 2, 6, "
+                    "10, ... or as `attention.indexer.types` says; each output layer's type is written there)"
+                )
             rule = "; ".join(parts)
         rows.append(f"| {name} | {rule} |")
     return "\n".join(rows)

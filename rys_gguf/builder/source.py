@@ -7,7 +7,7 @@ corrupt layer count.
 
 from __future__ import annotations
 
-from ..arch import LLAMA_MAX_LAYERS, Constraints, read_constraints
+from ..arch import INDEXER_TYPES_KEY, LLAMA_MAX_LAYERS, Constraints, read_constraints
 from ..errors import GGUFFormatError
 from ..gguffile.reader import GGUFModel
 from ..gguffile.spec import INTEGER_TYPES, ValueType, block_count_key
@@ -43,6 +43,11 @@ def model_constraints(model: GGUFModel) -> Constraints:
             raise GGUFFormatError(
                 f"{model.path}: {c.arch}.{what} is {count} but the model has {n} layers; the file is corrupt"
             )
+    if c.indexer_full and len(c.indexer_full) != c.n_layers:
+        raise GGUFFormatError(
+            f"{model.path}: {c.arch}.{INDEXER_TYPES_KEY} holds {len(c.indexer_full)} flags for {c.n_layers} "
+            "layers (without MTP layers); llama.cpp would not load it"
+        )
     return c
 
 
