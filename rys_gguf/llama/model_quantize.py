@@ -30,12 +30,15 @@ def quantize_file(
     imatrix: Mapping[str, np.ndarray] | None = None,
     imatrix_name: str = "",
     progress: Progress | None = None,
+    pure: bool = False,
 ) -> str | None:
     """Quantize ``src`` into ``dst`` as llama_ftype ``LLAMA_FTYPE_<ftype>``; None on success,
-    else llama.cpp's reason in one line."""
+    else llama.cpp's reason in one line. ``pure`` gives every matrix that one type (llama-quantize
+    --pure), where llama.cpp would keep a few at higher precision."""
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = getattr(llama_cpp, "LLAMA_FTYPE_" + ftype)
     params.nthread = n_threads
+    params.pure = pure
     keep: list[Any] = []  # ctypes buffers llama.cpp reads during the call
     if imatrix:
         entries = (llama_cpp.llama_model_imatrix_data * (len(imatrix) + 1))()

@@ -26,7 +26,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="rys-cpu-repack-") as tmp:
         f16, q40 = Path(tmp) / "f16.gguf", Path(tmp) / "q4_0.gguf"
         write_llama(f16, LlamaShape(n_layers=1, n_embd=256, n_ctx_train=256))
-        failed = quantize_file(f16, q40, "MOSTLY_Q4_0")
+        failed = quantize_file(f16, q40, "MOSTLY_Q4_0", pure=True)  # every matrix repackable
         if failed:
             raise RuntimeError(f"cannot quantize the check model: {failed}")
         llm = load_llama(q40, use_extra_bufts=True, n_ctx=64, n_threads=min(4, os.cpu_count() or 1), verbose=False)
