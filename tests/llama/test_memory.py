@@ -167,6 +167,7 @@ def assert_close(path: Path, reported: dict[str, int], planned: dict[str, int]) 
 
 
 @pytest.mark.llama
+@pytest.mark.procs
 @pytest.mark.parametrize("arch", ["llama", "qwen2", "gemma3", "arrays"])
 def test_planner_matches_llama_cpp_on_tiny_models(tmp_path: Path, arch: str) -> None:
     src = write_tiny_model(tmp_path / "m.gguf", TinySpec(arch, n_layers=6))
@@ -175,6 +176,7 @@ def test_planner_matches_llama_cpp_on_tiny_models(tmp_path: Path, arch: str) -> 
 
 
 @pytest.mark.llama
+@pytest.mark.procs
 def test_planner_counts_a_built_rys_model(tmp_path: Path) -> None:
     src = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=6, quant="q8_0"))
     rys = tmp_path / "rys.gguf"
@@ -191,6 +193,7 @@ def test_planner_counts_a_built_rys_model(tmp_path: Path) -> None:
 
 
 @pytest.mark.llama
+@pytest.mark.procs
 def test_planner_matches_llama_cpp_on_gemma(gemma_path: Path) -> None:
     reported, planned = reported_vs_planned(gemma_path, generate=False)
     assert_close(gemma_path, reported, planned)
@@ -198,6 +201,7 @@ def test_planner_matches_llama_cpp_on_gemma(gemma_path: Path) -> None:
 
 @pytest.mark.llama
 @pytest.mark.slow
+@pytest.mark.procs
 @pytest.mark.skipif(not SMOLLM2.exists(), reason=f"{SMOLLM2} is not on this machine")
 def test_planner_matches_llama_cpp_on_smollm2() -> None:
     reported, planned = reported_vs_planned(SMOLLM2, generate=False)
