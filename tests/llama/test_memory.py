@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from helpers.cli import CliRunner
+from helpers.extras import needs_lm_eval
 from helpers.sweeps import SCAN_ARGS
 from helpers.tinymodels import TinySpec, write_tiny_model
 
@@ -286,6 +287,7 @@ def test_verify_refuses_a_model_that_cannot_fit(tmp_path: Path) -> None:
     assert "nothing was loaded" in r.stderr
 
 
+@needs_lm_eval  # the run that fits must reach lm-eval, whose refusal names the task file
 def test_eval_refuses_a_model_that_cannot_fit(tmp_path: Path) -> None:
     src = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=4))
     rys = tmp_path / "rys.gguf"
