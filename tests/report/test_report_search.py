@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from helpers.extras import needs_matplotlib
-from helpers.landscapes import make_landscape, write_sweep
 
+from benchmarks.landscapes import make_landscape, write_sweep
 from rys_gguf.report import cells, terminal
 from rys_gguf.report.pareto import pareto_front
 from rys_gguf.report.ranking import ConfigScore
