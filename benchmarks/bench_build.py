@@ -18,10 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_startup import bytecode_note
-
+from benchmarks.harness import bytecode_note, gguf_py_rewrite
 from rys_gguf.demo.fetch import fetch_gemma
-from rys_gguf.plan import parse_plan
 
 CONFIG = "6,12"
 
@@ -43,42 +41,6 @@ def cp_durably(src: Path, dst: Path) -> None:
     fd = os.open(dst, os.O_RDONLY)
     os.fsync(fd)
     os.close(fd)
-
-
-def gguf_py_rewrite(src: Path, dst: Path, spec: str) -> None:
-    """The peers' rewrite: GGUFReader (memmap) -> GGUFWriter, every field decoded and re-added."""
-    from gguf import GGUFReader, GGUFValueType, GGUFWriter
-
-    reader = GGUFReader(src)
-    arch = reader.fields["general.architecture"].contents()
-    n = int(reader.fields[f"{arch}.block_count"].contents())
-    path = parse_plan(spec, n).path
-    writer = GGUFWriter(dst, arch, endianess=reader.endianess)
-    writer.data_alignment = reader.alignment
-    for name, field in reader.fields.items():
-        if name.startswith("GGUF.") or name == "general.architecture":
-            continue
-        value = len(path) if name == f"{arch}.block_count" else field.contents()
-        sub = field.types[-1] if field.types[0] == GGUFValueType.ARRAY else None
-        writer.add_key_value(name, value, field.types[0], sub_type=sub)
-    by_name = {t.name: t for t in reader.tensors}
-    order = [t.name for t in reader.tensors if not t.name.startswith("blk.")]
-    plan = [(name, by_name[name]) for name in order]
-    layer_names: dict[int, list[str]] = {}
-    for t in reader.tensors:
-        if t.name.startswith("blk."):
-            layer_names.setdefault(int(t.name.split(".")[1]), []).append(t.name)
-    for k, srcl in enumerate(path):
-        for name in layer_names[srcl]:
-            plan.append((f"blk.{k}." + name.split(".", 2)[2], by_name[name]))
-    for name, t in plan:
-        writer.add_tensor_info(name, t.data.shape, t.data.dtype, t.data.nbytes, raw_dtype=t.tensor_type)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_ti_data_to_file()
-    for _, t in plan:
-        writer.write_tensor_data(t.data)
-    writer.close()
 
 
 def peak_rss_mb(src: Path, dst: Path) -> float:

@@ -8,7 +8,7 @@
    the model's tokenizer), which configs it stops and after how many tokens; the time saved is the
    fitted per-round cost times the rounds not decoded, against the sweep's recorded probe time.
 
-    python benchmarks/bench_earlystop.py [--answers /path/to/recorded/sweep]
+    python -m benchmarks.bench_earlystop [--answers /path/to/recorded/sweep]
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ is `LoadedModel.generate_sequential` (one `Llama.create_completion` per prompt, 
 do). Throughput counts generated tokens (each output re-tokenized). With --check-ratio X the
 script exits 1 when batched is less than X times faster.
 
-    python benchmarks/bench_generate.py --model /tmp/gemma/gemma.gguf --check-ratio 2
+    python -m benchmarks.bench_generate --model /tmp/gemma/gemma.gguf --check-ratio 2
 """
 
 from __future__ import annotations
@@ -15,31 +15,9 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.harness import count_tokens, make_prompts
 from rys_gguf.llama.options import RuntimeOptions
-from rys_gguf.llama.runner import LoadedModel, open_model
-
-SUBJECTS = [
-    "the moon", "a lighthouse", "bread", "rivers", "a violin", "glaciers", "honeybees", "chess",
-    "volcanoes", "a library", "coffee", "the ocean", "a bicycle", "thunderstorms", "owls", "maps",
-    "clocks", "deserts", "a garden", "trains", "snow", "bridges", "the sun", "mushrooms",
-    "a piano", "forests", "salt", "kites", "whales", "mountains", "candles", "islands",
-]  # fmt: skip
-
-
-def make_prompts(n: int) -> list[str]:
-    """n distinct short prompts (cycling through the subjects with a counter when n > 32)."""
-    return [
-        f"Write two sentences about {SUBJECTS[k % len(SUBJECTS)]}"
-        + (f" (variation {k // len(SUBJECTS)})" if k >= len(SUBJECTS) else "")
-        + "."
-        for k in range(n)
-    ]
-
-
-def count_tokens(model: LoadedModel, texts: list[str]) -> int:
-    """Generated tokens, counted by re-tokenizing each output without the BOS it adds."""
-    base = len(model.tokenize(""))
-    return sum(len(model.tokenize(t)) - base for t in texts)
+from rys_gguf.llama.runner import open_model
 
 
 def main() -> int:

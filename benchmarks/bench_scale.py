@@ -27,7 +27,7 @@ as they do at scale; narrow ones are dominated by per-layer and per-token overhe
 Files go under --tmp (default: the system temp folder) and are removed. ``--from-json`` reprints
 the tables from a saved run. Deliberately left out: GPU offload (``gpu_check.py`` measures it).
 
-    python benchmarks/bench_scale.py [--sizes 8x512,16x1024,32x1024,8x2048,24x2048] [--tmp DIR] [--json OUT]
+    python -m benchmarks.bench_scale [--sizes 8x512,16x1024,32x1024,8x2048,24x2048] [--tmp DIR] [--json OUT]
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scale_costs import cost_table
+from benchmarks.scale_costs import cost_table
 
 if TYPE_CHECKING:
     from rys_gguf.gguffile.synthetic import LlamaShape
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 DEFAULT_SIZES = "8x512,16x1024,32x1024,8x2048,24x2048"  # layers x width: 42 MB to 2 GB
 HEAD_DIM = 64
 THREADS = 2
+SELF = [sys.executable, "-m", "benchmarks.bench_scale"]  # the launcher and the measured child (run from the root)
 
 
 # -- the models --------------------------------------------------------------------------
@@ -131,7 +132,7 @@ def child(step: str, args: list[str]) -> dict[str, Any]:
 def launch(args: list[str]) -> dict[str, Any]:
     """In a fresh launcher: run the step in a fresh child and add the child's peak RSS."""
     t0 = time.perf_counter()
-    run = subprocess.run([sys.executable, __file__, "_child", *args], capture_output=True, text=True)
+    run = subprocess.run([*SELF, "_child", *args], capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if run.returncode != 0:
         raise SystemExit(f"{args[0]} failed:\n{run.stderr}")
@@ -144,7 +145,7 @@ def launch(args: list[str]) -> dict[str, Any]:
 
 
 def measure(*args: str) -> dict[str, Any]:
-    run = subprocess.run([sys.executable, __file__, "_launch", *args], capture_output=True, text=True)
+    run = subprocess.run([*SELF, "_launch", *args], capture_output=True, text=True)
     if run.returncode != 0:
         raise SystemExit(run.stderr or run.stdout)
     out: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])

@@ -20,8 +20,7 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from bench_build import gguf_py_rewrite
-
+from benchmarks.harness import gguf_py_rewrite
 from rys_gguf.builder.layout import BuildOptions, layout_for_plan
 from rys_gguf.demo.fetch import fetch_gemma
 from rys_gguf.gguffile.reader import GGUFModel

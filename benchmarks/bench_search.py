@@ -1,7 +1,7 @@
 """Search strategies replayed side by side on recorded sweeps and synthetic landscapes.
 
 Every recorded sweep under benchmarks/data/sweeps/ (complete grids, answers stripped) and a few
-synthetic landscapes (tests/helpers/landscapes.py, seeds the method was not tuned on) are replayed
+synthetic landscapes (``landscapes``, seeds the method was not tuned on) are replayed
 as ``rys-gguf replay`` does: each strategy sees only the configs it asks for; its pick is a hit when
 it lies in the folder's own top 2 %. Prints the table per sweep (random, grid, coarse, adaptive at
 5/10/20 %, random also at 10/20/40 %), then the goal, "half the evaluations of random search for
@@ -9,7 +9,7 @@ the same result", per sweep: adaptive's hit rate at 10 % >= random's at 20 %, an
 at 10 %. Random's exact hit rate (a hypergeometric tail, no seeds) is printed beside the seeded one.
 ``--check`` exits 1 when the goal is missed on a recorded sweep.
 
-    python benchmarks/bench_search.py [--seeds 20] [--synthetic 4] [--check]
+    python -m benchmarks.bench_search [--seeds 20] [--synthetic 4] [--check]
 """
 
 from __future__ import annotations
@@ -22,10 +22,8 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # small matrices: threads only cost (before numpy loads)
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from helpers.landscapes import make_landscape, write_sweep
-
+from benchmarks.landscapes import make_landscape, write_sweep
 from rys_gguf.report.replay import ReplayOptions, ReplayTable, format_replay, replay
 from rys_gguf.search.strategies import budget_count, top_count
 

@@ -5,7 +5,7 @@ line is all a command does before its own work starts), prints the best of --rep
 and the ratio to ``python -c 'import json, argparse'`` (goal <= 4). ``--check`` exits 1 when a
 ratio misses the goal.
 
-    python benchmarks/bench_startup.py [--repeat 15] [--check]
+    python -m benchmarks.bench_startup [--repeat 15] [--check]
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from benchmarks.harness import bytecode_note
 
 GOAL = 4.0
 
@@ -34,17 +36,6 @@ def commands() -> list[str]:
     from rys_gguf.cli import app
 
     return list(app.commands)
-
-
-def bytecode_note() -> str:
-    """Start-up as users get it needs the package byte-compiled, as pip does at install."""
-    import importlib
-    import importlib.util
-
-    probe = importlib.import_module("rys_gguf.cli.app")  # the module (the package's ``app`` is the App)
-    if Path(importlib.util.cache_from_source(str(probe.__file__))).exists():
-        return ""
-    return " (package not byte-compiled: start-up includes compiling; run python -m compileall rys_gguf)"
 
 
 def main() -> int:

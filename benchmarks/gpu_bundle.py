@@ -14,7 +14,7 @@ this puts under ``.gpu-bundle/`` (ignored by git):
 It checks the total against 64 MiB less room for the working tree and prints the sizes. Files
 already in the folder with the right content are kept, so a rerun needs no network.
 
-    python benchmarks/gpu_bundle.py [--out .gpu-bundle]
+    python -m benchmarks.gpu_bundle [--out .gpu-bundle]
 """
 
 from __future__ import annotations

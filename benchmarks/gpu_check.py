@@ -22,7 +22,7 @@ Without CUDA (no ``nvidia-smi`` GPU or no ``nvcc``) it says so and exits 0 havin
 ``--dry-run`` runs the measurements with the installed llama-cpp-python on whatever device it
 has (the CPU here), to check this script where no GPU is.
 
-    python3 benchmarks/gpu_check.py [--phase all|build|measure] [--dry-run] [--out DIR]
+    python3 -m benchmarks.gpu_check [--phase all|build|measure] [--dry-run] [--out DIR]
 """
 
 from __future__ import annotations
@@ -35,13 +35,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+
+from benchmarks.harness import write_summary
 
 ROOT = Path(__file__).resolve().parent.parent
 SDIST = "llama_cpp_python-0.3.36.tar.gz"
 DEADLINE_S = 9 * 60  # the whole run, compile included
-LOGIT_TOLERANCE = 0.05  # max |GPU - CPU| logit, relative to the CPU logits' standard deviation
-TOP1_TOLERANCE = 0.95  # share of positions whose greedy token agrees
 
 
 def nvcc() -> str | None:
@@ -116,19 +115,6 @@ def build(bundle: Path, build_dir: Path, arch: str) -> float:
     return seconds
 
 
-def write_summary(rows: list[tuple[str, str, str]], out: Path | None, extra: dict[str, Any]) -> str:
-    width = max(len(r[0]) for r in rows)
-    lines = [f"{'check':<{width}}  {'result':<6}  detail", "-" * (width + 60)]
-    lines += [f"{name:<{width}}  {result:<6}  {detail}" for name, result, detail in rows]
-    text = "\n".join(lines)
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        md = ["| check | result | detail |", "|---|---|---|", *(f"| {a} | {b} | {c} |" for a, b, c in rows)]
-        (out / "gpu_check.md").write_text("\n".join(md) + "\n")
-        (out / "gpu_check.json").write_text(json.dumps({"rows": rows, **extra}, indent=2) + "\n")
-    return text
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--phase", choices=("all", "build", "measure"), default="all")
@@ -150,7 +136,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args._measure:
-        from gpu_measure import measure_all
+        from benchmarks.gpu_measure import measure_all
 
         return measure_all(args)
     start = time.monotonic()
@@ -175,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         compile_s = json.loads((args.build_dir / "build.json").read_text())["seconds"]
     env["GPU_CHECK_COMPILE_S"] = "" if compile_s is None else f"{compile_s:.0f}"
     env["GPU_CHECK_DEADLINE"] = str(time.time() + DEADLINE_S - (time.monotonic() - start))
-    child = [sys.executable, str(Path(__file__).resolve()), "--_measure", "--big", args.big]
+    child = [sys.executable, "-m", "benchmarks.gpu_check", "--_measure", "--big", args.big]  # ROOT is on its path
     for flag, value in (("--out", args.out), ("--work", args.work)):
         if value is not None:
             child += [flag, str(value)]

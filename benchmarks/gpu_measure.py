@@ -2,7 +2,7 @@
 
 Each check adds one row (name, ok/FAIL/skip, detail) to the summary; a check that raises is a
 FAIL row with the reason and the next check still runs; a check that would start after the
-deadline is a skip row. Tolerances are stated in ``gpu_check`` (GPU vs CPU logits).
+deadline is a skip row. Tolerances are stated in ``harness`` (GPU vs CPU logits).
 """
 
 from __future__ import annotations
@@ -18,9 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench_generate import count_tokens, make_prompts
-from gpu_check import LOGIT_TOLERANCE, TOP1_TOLERANCE, write_summary
-
+from benchmarks.harness import LOGIT_TOLERANCE, TOP1_TOLERANCE, count_tokens, make_prompts, write_summary
 from rys_gguf.builder.job import build
 from rys_gguf.gguffile.synthetic import LlamaShape, write_llama
 from rys_gguf.llama.options import RuntimeOptions

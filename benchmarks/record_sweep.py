@@ -5,7 +5,7 @@ scores and timings; drops the answers (most of a row's bytes) and what sweep.jso
 ``--max-block S`` only the configs of block size <= S are kept, so a sweep still being recorded
 (ordered by block size) gives a complete sub-grid. The model path is reduced to its file name.
 
-    python benchmarks/record_sweep.py /path/to/sweep NAME [--max-block S]
+    python -m benchmarks.record_sweep /path/to/sweep NAME [--max-block S]
 """
 
 from __future__ import annotations

@@ -1,19 +1,29 @@
 """Shared fixtures (the real Gemma 270M model, the stand-in worker) and the markers' guards.
 
 Markers say what a test needs beyond this repository: ``llama`` (llama.cpp, in this process or
-in the scan's workers), ``network`` (PyPI: a real model or llama-cpp-python's source) and
-``slow`` (a real model). Tests that use the ``gemma_path``, ``smollm2_path`` or
-``converter_cache`` fixtures are marked here. The guards keep the marks honest: a test without
-``llama`` cannot import llama.cpp (nor can its child processes), and one without ``network``
-cannot open a socket or reach PyPI.
+in the scan's workers), ``network`` (PyPI: a real model or llama-cpp-python's source), ``slow``
+(a real model) and ``procs`` (child processes: scan workers, the CLI or Python run as a command,
+the library's own children). Tests that use the ``gemma_path``, ``smollm2_path``,
+``converter_cache`` or ``fake_worker`` fixtures are marked here. The guards keep the marks
+honest: a test without ``llama`` cannot import llama.cpp (nor can its child processes), one
+without ``network`` cannot open a socket or reach PyPI, and one without ``procs`` cannot start a
+process. ``make test-fast`` runs the tests that need none of them.
+
+Two children the library starts on its own are answered in place for a test without ``procs``,
+as the library answers itself when a child cannot run: the CPU-repack check behind ``auto``
+(``rys_gguf.llama.cpu_repack``: the verdict cached on disk, if any, else "could not tell", so
+repacking off and no note; no verdict is remembered for later tests), and on a GPU build the
+survey of free GPU memory behind the default memory budget (no budget, as on a CPU build).
 """
 
 from __future__ import annotations
 
+import _posixsubprocess
 import os
 import socket
+import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,15 +31,41 @@ from helpers.sweeps import FAKE_WORKER, worker_command
 
 from rys_gguf.convert.converter import fetch_converter
 from rys_gguf.demo.fetch import fetch_gemma, fetch_smollm2
+from rys_gguf.llama import budget, cpu_repack
+from rys_gguf.llama.survey import Survey
 from rys_gguf.scan.pool import WORKER_ENV
 
 BLOCKED = Path(__file__).parent / "helpers" / "blocked"
 LLAMA_MODULES = ("llama_cpp", "rys_gguf.llama.engine", "rys_gguf.llama.logs", "rys_gguf.llama.model_quantize")
 NEEDS = {
-    "gemma_path": ("slow", "network", "llama"),
-    "smollm2_path": ("slow", "network", "llama"),
-    "converter_cache": ("network", "llama"),
+    "gemma_path": ("slow", "network", "llama", "procs"),  # fetched with pip
+    "smollm2_path": ("slow", "network", "llama", "procs"),
+    "converter_cache": ("network", "llama", "procs"),
+    "fake_worker": ("procs",),
 }
+# Every way this process can start another: subprocess (fork_exec or posix_spawn), multiprocessing
+# (fork, or fork_exec for spawn and forkserver), os.system, pty.
+SPAWNERS = (
+    (subprocess.Popen, "_execute_child", "subprocess"),
+    (_posixsubprocess, "fork_exec", "multiprocessing"),
+    *(
+        (os, name, f"os.{name}")
+        for name in ("fork", "forkpty", "posix_spawn", "posix_spawnp", "system")
+        if hasattr(os, name)
+    ),
+)
+PROCS_HINT = "this test starts a process: mark it @pytest.mark.procs (make test-fast runs in process only)"
+FAILED = pytest.StashKey[bool]()  # the setup or the call failed (a refusal there is already reported)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed:
+        item.stash[FAILED] = True
+    return report
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -53,7 +89,31 @@ def guard_markers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
 
         monkeypatch.setattr(socket.socket, "connect", refuse)
         monkeypatch.setenv("PIP_NO_INDEX", "1")
+    started: list[str] = []
+    if request.node.get_closest_marker("procs") is None:
+
+        def no_check(*_: object) -> tuple[bool | None, str]:
+            return None, "the repacking check was not run (a test without procs); repacking stays off"
+
+        def no_survey(*_: object, **__: object) -> Survey:
+            return Survey(error="llama.cpp was not asked (a test without procs)")
+
+        monkeypatch.setattr(cpu_repack, "probe", no_check)
+        monkeypatch.setattr(cpu_repack, "_resolved", {})
+        monkeypatch.setattr(budget, "survey", no_survey)
+        for owner, name, label in SPAWNERS:
+            monkeypatch.setattr(owner, name, _refuse_process(started, label))
     yield
+    if started and not request.node.stash.get(FAILED, False):  # the refusal was swallowed
+        pytest.fail(f"{started[0]}: {PROCS_HINT}", pytrace=False)
+
+
+def _refuse_process(started: list[str], what: str) -> object:
+    def refuse(*_: object, **__: object) -> None:
+        started.append(what)
+        pytest.fail(f"{what}: {PROCS_HINT}")
+
+    return refuse
 
 
 @pytest.fixture(scope="session")

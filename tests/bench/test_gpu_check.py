@@ -1,4 +1,4 @@
-"""``benchmarks/gpu_check.py`` where there is no GPU: it says so, builds nothing, exits 0; and its
+"""``benchmarks.gpu_check`` where there is no GPU: it says so, builds nothing, exits 0; and its
 arguments. (The measurements themselves run only on a GPU machine, or with --dry-run.)"""
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_check.py"
+pytestmark = pytest.mark.procs  # every test runs the script
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(args: list[str], path: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -19,8 +21,9 @@ def run(args: list[str], path: str, tmp_path: Path) -> subprocess.CompletedProce
     env.pop("OUT", None)
     folders = ["--build-dir", str(tmp_path / "build"), "--bundle", str(tmp_path / "bundle")]
     return subprocess.run(
-        [sys.executable, str(SCRIPT), *folders, *args], capture_output=True, text=True, env=env, timeout=120
-    )
+        [sys.executable, "-m", "benchmarks.gpu_check", *folders, *args],
+        capture_output=True, text=True, env=env, timeout=120, cwd=ROOT,
+    )  # fmt: skip
 
 
 def fake_cuda(tmp_path: Path) -> str:

@@ -1,30 +1,22 @@
-"""Cost at scale: the arithmetic of ``benchmarks/scale_costs.py`` (the README's table of scan
-durations) and the synthetic llama that ``bench_scale.py`` measures."""
+"""Cost at scale: the arithmetic of ``benchmarks.scale_costs`` (the README's table of scan
+durations) and the synthetic llama that ``benchmarks.bench_scale`` measures."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from benchmarks import scale_costs
 from rys_gguf.gguffile.reader import GGUFModel
 from rys_gguf.gguffile.synthetic import TOKENS, LlamaShape, write_llama
-
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 @pytest.fixture(scope="module")
 def costs() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("scale_costs", BENCHMARKS / "scale_costs.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["scale_costs"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return scale_costs
 
 
 def test_configs_per_strategy(costs: ModuleType) -> None:

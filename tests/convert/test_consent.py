@@ -88,6 +88,7 @@ def test_refused_without_consent(tmp_path: Path, fake_converter: Path, kind: str
     assert sorted(tmp_path.rglob("*")) == before and not fake_converter.exists() and not marker.exists()
 
 
+@pytest.mark.procs
 def test_consent_lets_the_converter_run(tmp_path: Path, fake_converter: Path) -> None:
     marker = tmp_path / "code-ran"
     folder = hostile_hf_folder(tmp_path / "model", "both", marker)
@@ -108,6 +109,7 @@ def test_old_torch_is_refused_for_pickles(
     assert code == 2 and "torch 2.5" in output and "CVE-2025-32434" in output and not fake_converter.exists()
 
 
+@pytest.mark.procs
 def test_quiet_converter_draws_no_bar(tmp_path: Path, fake_converter: Path) -> None:
     folder = hostile_hf_folder(tmp_path / "model", "auto-map")
     code, output = convert(folder, tmp_path, "--trust-remote-code", "-q")

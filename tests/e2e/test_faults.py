@@ -305,6 +305,7 @@ def test_disk_full_mid_write_injected(tmp_path: Path, monkeypatch: pytest.Monkey
     assert src.read_bytes() == before
 
 
+@pytest.mark.procs  # mounts a tmpfs
 def test_disk_full_on_a_small_filesystem(tmp_path: Path, small_fs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     src = write_synthetic(tmp_path / "src.gguf", n_layers=4, n_floats=1 << 15)  # 1.1 MB; output 1.6 MB
     before = src.read_bytes()
@@ -366,6 +367,7 @@ def test_stale_temporaries_of_dead_processes_are_removed(tmp_path: Path) -> None
 BUILD_CMD = [sys.executable, "-m", "rys_gguf", "build"]
 
 
+@pytest.mark.procs
 def test_build_survives_random_kills_and_interrupts(tmp_path: Path) -> None:
     src = write_synthetic(tmp_path / "src.gguf", n_layers=8, n_floats=1 << 20)  # 68 MB
     src_hash = hashlib.sha256(src.read_bytes()).hexdigest()
@@ -409,6 +411,7 @@ def test_build_survives_random_kills_and_interrupts(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.network  # fetches llama.cpp's converter when the cache does not hold it yet
+@pytest.mark.procs
 def test_convert_survives_random_kills_and_interrupts(tmp_path: Path) -> None:
     """Kill -9 and Ctrl-C during conversion: no half-written DST, no orphaned converter, and a
     rerun that completes and removes the work folders the killed runs left."""

@@ -277,7 +277,12 @@ RUNS: dict[str, list[Run]] = {
 
 def _cases() -> list[object]:
     return [
-        pytest.param(cmd, run, id=f"{cmd}-{run.id}", marks=[pytest.mark.llama] if run.llama else [])
+        pytest.param(
+            cmd,
+            run,
+            id=f"{cmd}-{run.id}",
+            marks=[m for m, on in ((pytest.mark.llama, run.llama), (pytest.mark.procs, run.worker)) if on],
+        )
         for cmd, runs in RUNS.items()
         for run in runs
     ]

@@ -82,6 +82,7 @@ def test_the_verdict_depends_on_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 @pytest.mark.llama
+@pytest.mark.procs
 def test_a_child_that_dies_by_a_signal_turns_repacking_off(monkeypatch: pytest.MonkeyPatch) -> None:
     """The fault hook kills the child as the AMX kernels do, after the load, at the decode."""
     monkeypatch.setenv("RYS_CPU_REPACK_FAULT", "crash")
@@ -91,6 +92,7 @@ def test_a_child_that_dies_by_a_signal_turns_repacking_off(monkeypatch: pytest.M
 
 
 @pytest.mark.llama
+@pytest.mark.procs
 def test_auto_finds_what_this_cpu_does() -> None:
     """llama-cpp-python 0.3.36's AMX kernels crash; without AMX, repacked weights decode."""
     _, flags = cpu_repack.cpu_identity()
@@ -100,7 +102,7 @@ def test_auto_finds_what_this_cpu_does() -> None:
 
 
 @pytest.mark.llama
-@pytest.mark.parametrize("choice", ["off", None])
+@pytest.mark.parametrize("choice", ["off", pytest.param(None, marks=pytest.mark.procs)])  # None: auto asks a child
 def test_loads_without_repacking_hold_no_repacked_buffer(tmp_path: Path, choice: str | None) -> None:
     """Off (chosen, or found by auto where repacking crashes): llama.cpp keeps every weight in the file's
     mapping, and the model decodes."""

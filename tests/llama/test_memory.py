@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from helpers.cli import CliRunner
+from helpers.extras import needs_lm_eval
 from helpers.sweeps import SCAN_ARGS
 from helpers.tinymodels import TinySpec, write_tiny_model
 
@@ -167,6 +168,7 @@ def assert_close(path: Path, reported: dict[str, int], planned: dict[str, int]) 
 
 
 @pytest.mark.llama
+@pytest.mark.procs
 @pytest.mark.parametrize("arch", ["llama", "qwen2", "gemma3", "arrays"])
 def test_planner_matches_llama_cpp_on_tiny_models(tmp_path: Path, arch: str) -> None:
     src = write_tiny_model(tmp_path / "m.gguf", TinySpec(arch, n_layers=6))
@@ -175,6 +177,7 @@ def test_planner_matches_llama_cpp_on_tiny_models(tmp_path: Path, arch: str) -> 
 
 
 @pytest.mark.llama
+@pytest.mark.procs
 def test_planner_counts_a_built_rys_model(tmp_path: Path) -> None:
     src = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=6, quant="q8_0"))
     rys = tmp_path / "rys.gguf"
@@ -191,6 +194,7 @@ def test_planner_counts_a_built_rys_model(tmp_path: Path) -> None:
 
 
 @pytest.mark.llama
+@pytest.mark.procs
 def test_planner_matches_llama_cpp_on_gemma(gemma_path: Path) -> None:
     reported, planned = reported_vs_planned(gemma_path, generate=False)
     assert_close(gemma_path, reported, planned)
@@ -198,6 +202,7 @@ def test_planner_matches_llama_cpp_on_gemma(gemma_path: Path) -> None:
 
 @pytest.mark.llama
 @pytest.mark.slow
+@pytest.mark.procs
 @pytest.mark.skipif(not SMOLLM2.exists(), reason=f"{SMOLLM2} is not on this machine")
 def test_planner_matches_llama_cpp_on_smollm2() -> None:
     reported, planned = reported_vs_planned(SMOLLM2, generate=False)
@@ -282,6 +287,7 @@ def test_verify_refuses_a_model_that_cannot_fit(tmp_path: Path) -> None:
     assert "nothing was loaded" in r.stderr
 
 
+@needs_lm_eval  # the run that fits must reach lm-eval, whose refusal names the task file
 def test_eval_refuses_a_model_that_cannot_fit(tmp_path: Path) -> None:
     src = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=4))
     rys = tmp_path / "rys.gguf"

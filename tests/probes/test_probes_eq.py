@@ -486,6 +486,7 @@ def test_math_parse_rate_counts_answers_with_an_integer() -> None:
     assert ps.score(answers).math_parse_rate == 0.5
 
 
+@pytest.mark.procs
 def test_probes_never_import_llama_cpp() -> None:
     package = Path(__file__).resolve().parents[2] / "rys_gguf" / "probes"
     for source in package.glob("*.py"):

@@ -184,6 +184,7 @@ def test_llama_cpp_is_imported_only_in_the_llama_room() -> None:
         ("rys_gguf", ("numpy", "typer", "rys_gguf.cli")),
     ],
 )
+@pytest.mark.procs
 def test_heavy_modules_load_only_when_needed(module: str, absent: tuple[str, ...]) -> None:
     code = f"import sys, {module}; print(' '.join(m for m in {absent!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

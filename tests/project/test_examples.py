@@ -13,6 +13,8 @@ from helpers.tinymodels import TinySpec, write_tiny_model
 
 from rys_gguf.scan.sweep import run_scan
 
+pytestmark = pytest.mark.procs  # every test runs an example script
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 

@@ -143,6 +143,7 @@ def test_source_vs_rys_on_both_local_tasks(smollm2_path: Path, tasks: dict[str, 
 
 
 @pytest.mark.llama
+@pytest.mark.procs
 def test_the_best_configs_of_a_sweep(tmp_path: Path, tasks: dict[str, Path]) -> None:
     from helpers.tinymodels import TinySpec, write_tiny_model
 

@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers.landscapes import make_landscape, write_sweep
 
+from benchmarks.landscapes import make_landscape, write_sweep
 from rys_gguf.errors import ProbeError
 from rys_gguf.probes import ProbeSpec, load_probe_set
 from rys_gguf.prove.validate import check_held_out, finalists, validation_probes

@@ -16,7 +16,7 @@ from rys_gguf.events import Event, Note
 from rys_gguf.prove.validate import ValidateOptions, run_validation
 from rys_gguf.scan.sweep import run_scan
 
-pytestmark = pytest.mark.llama  # validation scans with the real worker
+pytestmark = [pytest.mark.llama, pytest.mark.procs]  # validation scans with the real worker
 
 
 def test_validation_adds_intervals_to_the_report(tmp_path: Path) -> None:

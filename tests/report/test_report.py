@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers.extras import needs_matplotlib
 
 from rys_gguf.errors import ProbeError, ScanError
 from rys_gguf.report import cells, png, terminal
@@ -182,6 +183,7 @@ def test_build_command_names() -> None:
 # ---------------------------------------------------------------- the written report
 
 
+@needs_matplotlib
 def test_write_report_files(tmp_path: Path) -> None:
     scores = make_sweep(tmp_path, validation=True)
     summary = write_report(tmp_path, ReportOptions(metric="z", top=5))
@@ -298,6 +300,7 @@ def test_grid_never_draws_failed_as_zero(tmp_path: Path) -> None:
     assert cells.diverging(-grid.limit, grid.limit) == (0x05, 0x30, 0x61)  # blue = worse
 
 
+@needs_matplotlib
 def test_the_baseline_cell_is_the_neutral_reference(tmp_path: Path) -> None:
     """Its z-score could make it the reddest cell of the combined map; it is drawn as 'no change'."""
     make_sweep(tmp_path)
@@ -356,6 +359,7 @@ def test_cli_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert wrong.exit_code == 2
 
 
+@needs_matplotlib
 def test_sweep_with_only_the_baseline(tmp_path: Path) -> None:
     """A sweep that has just started: nothing ranked yet, the map is drawn all the same."""
     meta = {"model": {"path": "/m/x.gguf", "n_layers": 4, "fingerprint": "f"}, "probe_set": {}}

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers.landscapes import make_landscape, write_sweep
+from helpers.extras import needs_matplotlib
 
+from benchmarks.landscapes import make_landscape, write_sweep
 from rys_gguf.report import cells, terminal
 from rys_gguf.report.pareto import pareto_front
 from rys_gguf.report.ranking import ConfigScore
@@ -37,6 +38,7 @@ def test_pareto_worked_example() -> None:
     assert [p.config for p in pareto_front(base, [score("10,12", 2, -0.3)], "sum")] == ["0,0"]  # nothing helps
 
 
+@needs_matplotlib  # the Pareto section shows its plot
 def test_a_search_report_shows_measured_and_predicted_cells(tmp_path: Path) -> None:
     land = make_landscape(8, 2)
     measured = sorted(land.measured)[::4]

@@ -73,6 +73,7 @@ def test_cache_retains_unshifted_and_needed_shards(tmp_path: Path) -> None:
         assert "pos0000-src0000.gguf" in names
 
 
+@pytest.mark.procs
 def test_scan_end_to_end_and_resume(tmp_path: Path) -> None:
     src = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=3))
     out = tmp_path / "sweep"
@@ -92,6 +93,7 @@ def test_scan_end_to_end_and_resume(tmp_path: Path) -> None:
     assert again.n_run == 0 and again.n_resumed == 7 and len(rows_of(out)) == 7
 
 
+@pytest.mark.procs
 def test_same_config_scores_are_deterministic(tmp_path: Path) -> None:
     src = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=2))
     grid = replace(FAST, grid=GridSpec(min_block=2))
@@ -100,6 +102,7 @@ def test_same_config_scores_are_deterministic(tmp_path: Path) -> None:
     assert [r["answers"] for r in rows_of(tmp_path / "a")] == [r["answers"] for r in rows_of(tmp_path / "b")]
 
 
+@pytest.mark.procs
 def test_other_model_or_probe_set_is_refused(tmp_path: Path) -> None:
     a = write_tiny_model(tmp_path / "a.gguf", TinySpec("llama", n_layers=2))
     b = write_tiny_model(tmp_path / "b.gguf", TinySpec("llama", n_layers=2, seed=1))
@@ -114,6 +117,7 @@ def test_other_model_or_probe_set_is_refused(tmp_path: Path) -> None:
     assert (out / "results.jsonl").read_bytes() == before
 
 
+@pytest.mark.procs
 def test_configs_file_and_bad_line(tmp_path: Path) -> None:
     src = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=4))
     good = tmp_path / "good.txt"
@@ -126,6 +130,7 @@ def test_configs_file_and_bad_line(tmp_path: Path) -> None:
         run_scan(src, tmp_path / "t", replace(FAST, grid=GridSpec(configs_file=bad)))
 
 
+@pytest.mark.procs
 def test_architecture_rules_skip_configs(tmp_path: Path) -> None:
     src = write_tiny_model(tmp_path / "g.gguf", TinySpec("gemma3"))
     out = tmp_path / "s"
@@ -147,6 +152,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.procs
 def test_crashing_and_hanging_workers_are_recorded(tmp_path: Path) -> None:
     src = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=2))
     script = tmp_path / "faulty.py"
@@ -160,6 +166,7 @@ def test_crashing_and_hanging_workers_are_recorded(tmp_path: Path) -> None:
     assert rows["0,1"]["status"] == "ok" and rows["0,1"]["math"] is not None
 
 
+@pytest.mark.procs
 def test_two_workers_share_one_queue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     src = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=3))
     recorder, log = tmp_path / "recorder.py", tmp_path / "slots.log"
@@ -172,6 +179,7 @@ def test_two_workers_share_one_queue(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert len(slots) == 7 and set(slots) == {"0", "1"}  # both workers ran configs, each pinned to its GPU
 
 
+@pytest.mark.procs
 def test_baseline_parse_rate_floor(tmp_path: Path) -> None:
     src = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=2))
     with pytest.raises(ProbeError, match="baseline parse rate below 50%") as info:
@@ -187,6 +195,7 @@ def test_lock_refuses_a_second_scan(tmp_path: Path) -> None:
         run_scan(src, out, FAST)
 
 
+@pytest.mark.procs
 def test_kill_9_then_resume_completes_exactly_once(tmp_path: Path) -> None:
     src = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=4))
     out = tmp_path / "s"
@@ -224,6 +233,7 @@ def test_cli_bad_inputs(tmp_path: Path) -> None:
         assert phrase in r.output and len(r.output.strip().splitlines()) == 1
 
 
+@pytest.mark.procs
 def test_half_written_row_is_dropped_on_resume(tmp_path: Path) -> None:
     src = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=2))
     out = tmp_path / "s"

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers.landscapes import make_landscape, write_sweep
 
+from benchmarks.landscapes import make_landscape, write_sweep
 from rys_gguf.errors import OptionError, ScanError
 from rys_gguf.report.replay import ReplayOptions, load_recorded, plan_runs, replay, replay_one
 from rys_gguf.search.strategies import REPLAY_STRATEGIES, Search, budget_count, parse_budget, top_count

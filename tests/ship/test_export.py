@@ -180,6 +180,7 @@ CHATS = [
 ]
 
 
+@pytest.mark.procs  # builds and runs a Go program
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 @pytest.mark.parametrize("system", [None, "Default."])
 def test_go_templates_render_as_their_python_twins(go_renderer: Path, family: str, system: str | None) -> None:
@@ -272,6 +273,7 @@ def test_cli_ollama_prints_command_and_runs_nothing(tmp_path: Path, monkeypatch:
     assert not log.exists()
 
 
+@pytest.mark.procs
 def test_cli_ollama_create_runs_ollama(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     model = tiny(tmp_path)
     log = fake_ollama(tmp_path, monkeypatch)
@@ -281,6 +283,7 @@ def test_cli_ollama_create_runs_ollama(tmp_path: Path, monkeypatch: pytest.Monke
     assert calls == [["create", "tiny:v1", "-f", str(tmp_path / "tiny.Modelfile")]]
 
 
+@pytest.mark.procs
 def test_cli_ollama_create_failures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     model = tiny(tmp_path)
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
