@@ -58,6 +58,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.bench_scale
 	$(PY) -m benchmarks.bench_search
 	$(PY) -m benchmarks.bench_earlystop
+	$(PY) -m benchmarks.bench_repack
 
 # The GPU check travels to a machine without network: gpu-bundle (run here) puts llama-cpp-python's
 # source and the wheels its build needs under .gpu-bundle/; gpu-check (run there, with .gpu-bundle

@@ -7,7 +7,8 @@ of a scan against the peers' rewrite-and-complete; ``bench_scale``: how build an
 grow with the model, and ``scale_costs``, the arithmetic of the README's scan-duration table;
 ``bench_search``: the search strategies replayed on recorded sweeps (``data/sweeps/``, written by
 ``record_sweep``) and on synthetic ones (``landscapes``, which the tests use too);
-``bench_earlystop``: the time early stop saves; ``gpu_bundle`` packs what ``gpu_check`` needs to
+``bench_earlystop``: the time early stop saves; ``bench_repack``: prompt tokens/s with and without
+llama.cpp's CPU weight repacking; ``gpu_bundle`` packs what ``gpu_check`` needs to
 build llama.cpp with CUDA on a machine without network, and ``gpu_check`` builds it there and runs
 ``gpu_measure``'s checks in a child. ``harness`` holds what several of them share.
 """

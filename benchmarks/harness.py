@@ -29,7 +29,7 @@ def bytecode_note() -> str:
     import importlib
     import importlib.util
 
-    probe = importlib.import_module("rys_gguf.cli.app")  # the module (the package's ``app`` is the App)
+    probe = importlib.import_module("rys_gguf.cli.entry")
     if Path(importlib.util.cache_from_source(str(probe.__file__))).exists():
         return ""
     return " (package not byte-compiled: start-up includes compiling; run python -m compileall rys_gguf)"
