@@ -437,15 +437,17 @@ GRID = family(
 
 SEARCH_HELP = (
     "grid (every config), coarse (strided, then refined) or adaptive (a surrogate model proposes each round) "
-    "[default: grid; grid with --configs or --slice]"
+    "[default: adaptive from 300 allowed configs (a 24-layer triangle) or with --budget, else grid; "
+    "grid with --configs or --slice]"
 )
 
 
 def _search(search: str | None, budget: str | None, search_seed: int, metric: str) -> "SearchSpec":
-    from ..search.strategies import SearchSpec, parse_budget
+    from ..search.strategies import SearchSpec
+    from ..search.timebudget import read_budget
 
     if budget is not None:
-        parse_budget(budget)  # a bad value fails before anything starts
+        read_budget(budget)  # a bad value fails before anything starts
     return SearchSpec(strategy=search, budget=budget, seed=search_seed, metric=metric)
 
 
@@ -458,7 +460,8 @@ SEARCH = family(
         str | None,
         None,
         "--budget",
-        help="Configs a search measures: N, or a share of those allowed [default: 10%].",
+        help="What a search measures: N configs, a share of those allowed, or a time (8h, 90m: "
+        "counted from the baseline's time, no config started that cannot end in time) [default: 10%].",
     ),
     option("search_seed", int, 0, "--search-seed", help="Seed of the search's random choices."),
     option(

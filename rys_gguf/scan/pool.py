@@ -91,6 +91,11 @@ class WorkerPool:
         self.command = worker_command(options.worker_cmd)
         self.slots: list[int | None] = list(options.gpus) or [None]
         self.n_run = self.n_failed = self.n_early_stopped = 0
+        # A time budget's end (time.monotonic()) and each config's expected seconds: no config
+        # starts that would end past it, and out_of_time says the run stopped for that.
+        self.deadline: float | None = None
+        self.estimate: dict[str, float] = {}
+        self.out_of_time = False
 
     def run(self, todo: list[LayerPlan], baseline_pending: bool) -> None:
         pending = deque(todo)
@@ -103,12 +108,23 @@ class WorkerPool:
             free = list(range(len(self.slots)))
             while pending or running:
                 while pending and free:
+                    if not self._in_time(pending[0]):
+                        self.out_of_time = True
+                        pending.clear()
+                        break
                     running.append(self._start(pending.popleft(), free.pop(0)))
+                if not running:
+                    break
                 finished = self._wait_one(running, pending)
                 free.append(finished["_slot"])
         finally:
             for r in running:
                 self._kill(r)
+
+    def _in_time(self, plan: LayerPlan) -> bool:
+        if self.deadline is None:
+            return True
+        return time.monotonic() + self.estimate.get(plan.spec, 0.0) <= self.deadline
 
     def _start(self, plan: LayerPlan, slot: int) -> _Running:
         t0 = time.monotonic()

@@ -123,12 +123,13 @@ def run_scan(
     """
     model_path, out_dir = Path(model_path), Path(out_dir)
     probes = load_probe_set(cache_dir=None, **asdict(options.probes))
-    strategy = resolve_strategy(options.search.strategy, options.search.budget, options.grid)
     with contextlib.ExitStack() as stack:
         model = stack.enter_context(GGUFModel(model_path))
         sweep = plan_sweep(model, options.grid, options.build)  # refuse a bad model before DIR is made
+        n_configs = len(sweep.configs) - 1  # the baseline aside
+        strategy = resolve_strategy(options.search.strategy, options.search.budget, options.grid, n_configs)
         sweep, memory_line = fit_sweep(model, sweep, options, probes)  # nothing loaded yet
-        search, universe = plan_search(sweep, options, strategy) if strategy != "grid" else (None, {})
+        search = plan_search(sweep, options, strategy) if strategy != "grid" else None
         stack.enter_context(locked(out_dir))
         name = model.get(NAME_KEY)
         meta: SweepMeta = {
@@ -152,7 +153,7 @@ def run_scan(
         done = {r["config"] for r in read_rows(out_dir / RESULTS_FILE) if r.get("status") in finished}
         todo = [p for p in sweep.configs if p.spec not in done]
         if not (options.grid.configs or options.grid.configs_file):  # explicit lists leave a search's record
-            record_search(out_dir, search, universe, options)
+            record_search(out_dir, search, options)
         base = Path(options.cache_dir) if options.cache_dir else out_dir
         for folder in {out_dir, base}:  # caches that killed scans left behind
             remove_stale_caches(folder)
@@ -176,10 +177,12 @@ def run_scan(
             else:
                 first = sweep.configs[0] if BASELINE not in done else None
                 rescore = not options.early_stop
-                total = remaining(search, out_dir, universe, rescore) + (first is not None)
-                emit(on_event, Stage(f"search {Path(model_path).name} ({strategy})", total, "config"))
+                left = remaining(search, out_dir, rescore)  # None: a time budget, counted after the baseline
+                total = (left or 0) + (first is not None)
+                what = "baseline" if left is None else f"search ({strategy})"
+                emit(on_event, Stage(f"{what} {Path(model_path).name}", total, "config"))
                 pool = WorkerPool(cache, out_dir, options, meta, total, progress, on_event)
-                run_rounds(search, universe, pool, out_dir, first, rescore)
+                run_rounds(search, pool, out_dir, first, rescore, on_event)
         finally:
             cache.remove()
         n_resumed = len(sweep.configs) - len(todo)

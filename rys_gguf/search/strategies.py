@@ -45,7 +45,8 @@ if TYPE_CHECKING:
 Cell = tuple[int, int]
 STRATEGIES = ("grid", "coarse", "adaptive")  # what `scan --search` takes
 REPLAY_STRATEGIES = ("random", "grid", "coarse", "adaptive")
-DEFAULT_STRATEGY = "grid"  # what `scan` runs on a filtered triangle without --search
+DEFAULT_STRATEGY = "adaptive"  # what `scan` runs without --search on SEARCH_FROM configs or more
+SEARCH_FROM = 300  # configs: the full triangle of a 24-layer model; fewer are measured as a grid
 DEFAULT_BUDGET = "10%"  # of the configs the filters and rules allow, when a search has no --budget
 TOP_FRACTION = 0.02
 
