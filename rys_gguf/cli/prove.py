@@ -18,11 +18,13 @@ VALIDATE_EQ_HELP = (
     "uses) or a JSON file; a set that shares items with the search probes is refused."
 )
 
+TOP_HELP = "How many configs of the sweep's shortlist to re-score (after a search: its picks by its own estimate)."
+
 
 @command("validate", "Re-score the top K configs and the baseline on 120 math + the large EQ set, with intervals.")
 def validate(
     directory: SweepArg,
-    top: Annotated[int, typer.Option("--top", "-k", min=1, help="How many of the best configs to re-score.")] = 5,
+    top: Annotated[int, typer.Option("--top", "-k", min=1, help=TOP_HELP)] = 5,
     eq_set: Annotated[str, typer.Option("--eq-set", help=VALIDATE_EQ_HELP)] = "eqbench-v2",
     n_math: NMath = None,
     n_eq: NEq = None,
@@ -59,9 +61,10 @@ def eval(
         typer.Option("--out", "-o", help="Folder for eval.json and report.md (default: beside RYS, or the sweep)."),
     ] = None,
     sweep: Annotated[
-        Path | None, typer.Option("--sweep", help="Evaluate the best configs of this sweep folder against its model.")
+        Path | None,
+        typer.Option("--sweep", help="Evaluate this sweep's shortlist (what validate --top takes) against its model."),
     ] = None,
-    top: Annotated[int, typer.Option("--top", "-k", min=1, help="With --sweep: how many of the best configs.")] = 3,
+    top: Annotated[int, typer.Option("--top", "-k", min=1, help="With --sweep: how many of the shortlist.")] = 3,
     sequential: Annotated[
         bool, typer.Option("--sequential", help="Generate one request at a time (a check of the batched runner).")
     ] = False,

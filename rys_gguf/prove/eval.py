@@ -265,7 +265,7 @@ def sweep_models(directory: Path, top: int) -> Iterator[tuple[Path, list[Candida
     meta = read_meta(directory)
     summary = write_report(directory, ReportOptions(png=False))
     source = Path(meta["model"]["path"])
-    picks = [s.config for s in summary.ranked[:top]]
+    picks = summary.shortlist(top)  # the same list validate --top takes
     if not picks:
         raise RysError(f"{directory}: no scored configs to evaluate yet; run the scan first")
     remove_stale_partials(directory / MODELS_DIR)

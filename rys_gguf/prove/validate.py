@@ -78,13 +78,6 @@ def check_held_out(directory: Path, meta: SweepMeta, probes: ProbeSpec) -> None:
         )
 
 
-def finalists(summary: ReportSummary, top: int) -> list[str]:
-    """The configs to re-score: a search's picks by its estimate, else the ranking's top."""
-    if summary.search is not None and summary.search.picks:
-        return [config for config, _ in summary.search.picks[:top]]
-    return [s.config for s in summary.ranked[:top]]
-
-
 @dataclass(frozen=True, slots=True)
 class ValidateOptions:
     """What ``run_validation`` re-scores: the ``top`` configs on the large sets (EQ: ``eq_set``), or
@@ -124,7 +117,7 @@ def run_validation(
     directory = Path(directory)
     meta = read_meta(directory)
     summary = write_report(directory, ReportOptions(png=False))
-    configs = finalists(summary, o.top)
+    configs = summary.shortlist(o.top)
     if not configs:
         raise ScanError(f"{directory}: no scored configs to validate yet; run the scan first")
     probes, note = validation_probes(o.eq_set, o.n_math, o.n_eq)

@@ -93,7 +93,18 @@ class ReportSummary:
 
     @property
     def best(self) -> ConfigScore | None:
+        """The best measurement (after a search, the shortlist's first may differ: see shortlist)."""
         return self.ranked[0] if self.ranked else None
+
+    def shortlist(self, k: int | None = None) -> list[str]:
+        """The configs to prove, best first: after a search its picks by its own (denoised)
+        estimate, else the ranking. validate --top K, eval --sweep and the report's build line all
+        take this list, so they agree on what "the best" is."""
+        if self.search is not None and self.search.picks:
+            configs = [config for config, _ in self.search.picks]
+        else:
+            configs = [s.config for s in self.ranked]
+        return configs if k is None else configs[:k]
 
     @property
     def configs(self) -> tuple[ConfigScore, ...]:
@@ -220,7 +231,7 @@ def validate(summary: ReportSummary, rows: Sequence[ResultRow]) -> tuple[Validat
     }
     # A config with no paired item has NaN means: it ranks as Δ = 0 rather than poisoning z.
     scores = [ConfigScore(c, block_of(c), "ok", d_math=_num(m[0]), d_eq=_num(e[0])) for c, (m, e) in boot.items()]
-    search = {s.config: s.rank for s in summary.ranked}
+    search = {config: n for n, config in enumerate(summary.shortlist(), start=1)}  # its place on the shortlist
     ranked = rank_scores(scores, summary.metric)
     return tuple(ValidationRow(s.config, *boot[s.config], s.rank or 0, search.get(s.config)) for s in ranked)
 

@@ -137,6 +137,7 @@ def to_json(summary: ReportSummary) -> dict[str, Any]:
         "metric": summary.metric,
         "metric_label": METRIC_LABELS[summary.metric],
         "best": None if summary.best is None else summary.best.config,
+        "shortlist": summary.shortlist(),
         "configs": [_row_dict(s) for s in summary.configs],
         "validation": [{**asdict(v), "verdict": v.verdict} for v in summary.validation],
     }
@@ -236,7 +237,8 @@ def validation_markdown(rows: Sequence[ValidationRow]) -> str:
     """The "Validation" section: Δ with 95 % bootstrap intervals and rank change vs the search."""
     out = [
         "## Validation\n\nRe-scored on the large probe sets; 95 % paired bootstrap intervals "
-        "(10,000 resamples); change = search rank − validation rank (positive: moved up). Verdict: better "
+        "(10,000 resamples); search rank = place on the sweep's shortlist (a search's picks by its own estimate, "
+        "else the probes' ranking); change = search rank − validation rank (positive: moved up). Verdict: better "
         "when an interval lies above 0 and none below; an interval that holds 0 is noise, not a gain.\n",
         "| rank | config | Δ math [95 % CI] | Δ EQ [95 % CI] | verdict | search rank | change |",
         "|---|---|---|---|---|---|---|",

@@ -12,7 +12,7 @@ import pytest
 from benchmarks.landscapes import make_landscape, write_sweep
 from rys_gguf.errors import ProbeError
 from rys_gguf.probes import ProbeSpec, load_probe_set
-from rys_gguf.prove.validate import check_held_out, finalists, validation_probes
+from rys_gguf.prove.validate import check_held_out, validation_probes
 from rys_gguf.report.write import ReportOptions, write_report
 from rys_gguf.sweepfolder.records import read_meta
 
@@ -78,12 +78,12 @@ def test_validate_takes_a_searchs_picks_by_its_estimate(tmp_path: Path) -> None:
     land = make_landscape(10, 3)
     cells = sorted(land.measured)[::3]
     folder = write_sweep(tmp_path / "s", land, cells)
-    assert finalists(write_report(folder, ReportOptions(png=False)), 3) == [
+    assert write_report(folder, ReportOptions(png=False)).shortlist(3) == [
         s.config for s in write_report(folder).ranked[:3]
     ]
     universe = [f"{i},{j}" for i, j in sorted(land.measured)]
     record = {"strategy": "adaptive", "budget": "30%", "n_budget": len(cells), "seed": 0, "metric": "z"}
     (folder / "search.json").write_text(json.dumps({**record, "configs": universe}))
     summary = write_report(folder, ReportOptions(png=False))
-    assert summary.search is not None and finalists(summary, 3) == [c for c, _ in summary.search.picks[:3]]
+    assert summary.search is not None and summary.shortlist(3) == [c for c, _ in summary.search.picks[:3]]
     assert len(summary.search.predicted["z"]) == len(land.measured) - len(cells)  # the cells it did not measure
