@@ -56,8 +56,8 @@ class RysLM(LM):  # type: ignore[misc]
     def loglikelihood_rolling(self, requests: list[Instance]) -> list[float]:
         out = []
         for request in requests:
-            (text,) = request.args
-            out.append(self.model.loglikelihood("", text)[0])
+            (text,) = request.args  # after the BOS token (lm-eval's prefix_token_id); "" scores 0, as HF's
+            out.append(self.model.loglikelihood("", text)[0] if text else 0.0)
             self._step()
         return out
 
