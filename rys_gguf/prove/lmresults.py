@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ProbeError
@@ -66,7 +66,11 @@ class Shape:
     filter: str
     aggregation: str
     higher_is_better: bool
-    tree: Node = field(default_factory=lambda: Node(""))
+    tree: Node = None  # type: ignore[assignment]  # None: the task alone, Node(name)
+
+    def __post_init__(self) -> None:
+        if self.tree is None:
+            object.__setattr__(self, "tree", Node(self.name))
 
     @property
     def key(self) -> str:
@@ -103,8 +107,9 @@ def pick_headline(
             f"which eval cannot compare item by item; use a task whose first metric aggregates with "
             f"{', '.join(AGGREGATIONS)}"
         )
-    return Shape(name, metric, filters[0] if filters else "none", aggregation, bool(higher.get(metric, True)),
-                 tree or Node(name))  # fmt: skip
+    return Shape(
+        name, metric, filters[0] if filters else "none", aggregation, bool(higher.get(metric, True)), tree or Node(name)
+    )
 
 
 def read_run(out: Mapping[str, Any], shapes: Sequence[Shape]) -> Run:
