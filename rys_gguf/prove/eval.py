@@ -114,6 +114,9 @@ def read_task_yaml(path: Path) -> dict[str, Any]:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
         what = " ".join(str(getattr(e, "problem", None) or e).split())
+        context, start = getattr(e, "context", None), getattr(e, "context_mark", None)
+        if context and start is not None and mark is not None and start.line != mark.line:
+            what += f", {context} from line {start.line + 1}"  # where the unclosed bracket or block began
         raise ProbeError(f"{where}: not valid YAML ({what}); fix the task file at that line") from None
     if not isinstance(doc, dict):
         raise ProbeError(f"{path}: a task YAML is a mapping of keys (task:, dataset_path:, ...); fix the file")
