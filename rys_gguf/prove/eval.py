@@ -5,7 +5,10 @@ Each model is loaded in turn and answers the same lm-eval requests through our o
 each RYS model, the paired difference from the source over the same items with a 95 % paired
 bootstrap interval (10,000 resamples): a gain whose interval straddles zero is noise.
 Results go to ``DIR/eval.json``; ``report.md`` in DIR gets the "Real benchmarks" section (a sweep
-folder's report keeps it on every rewrite).
+folder's report keeps it on every rewrite). The source's results are written to
+``DIR/eval-source.json`` before any RYS model runs and reused while `source_key` matches, so a
+failed RYS run costs only its own time. Task shapes (filters, perplexities, groups) are read by
+``lmresults``.
 
 Tasks are lm-eval task names (their data is fetched by lm-eval, so those need the network) or
 local task YAML files (with local data files, e.g. ``dataset_path: json``). Left out: few-shot
