@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from helpers.cli import CliRunner
-from helpers.lmtasks import write_filtered, write_group, write_mc, write_rolling
+from helpers.lmtasks import MC_DOCS, write_filtered, write_group, write_mc, write_rolling, write_task
 from helpers.tinymodels import TinySpec, write_tiny_model
 
 import rys_gguf.prove.eval as eval_job
@@ -34,6 +34,8 @@ KINDS = {
         "group",
         "group-unweighted",
         "all-shapes-at-once",
+        "group-without-aggregate",
+        "corpus-metric-refused",
         "broken-yaml",
         "broken-yaml-group",
         "rys-fails-source-kept",
@@ -91,6 +93,23 @@ def group(models: tuple[Path, Path], tmp_path: Path) -> None:
 def group_unweighted(models: tuple[Path, Path], tmp_path: Path) -> None:
     (t,) = scored(models, tmp_path, write_group(tmp_path / "tasks", "plain", weight_by_size=False))
     assert (t["task"], t["n_items"]) == ("plain", 5)
+
+
+def group_without_aggregate(models: tuple[Path, Path], tmp_path: Path) -> None:
+    path = write_group(tmp_path / "tasks", "tagged")
+    path.write_text(path.read_text().split("aggregate_metric_list")[0])  # no group score: each task alone
+    tasks = scored(models, tmp_path, path)
+    assert [(t["task"], t["n_items"]) for t in tasks] == [("tagged_a", 2), ("tagged_b", 3)]
+
+
+def corpus_metric_refused(models: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ran = spy(monkeypatch)
+    body = 'output_type: multiple_choice\ndoc_to_text: "{{q}}"\ndoc_to_choice: "{{c}}"\ndoc_to_target: "{{a}}"\n'
+    path = write_task(tmp_path / "tasks", "lm_f1", MC_DOCS, body + "metric_list:\n  - metric: f1\n")
+    code, output = run(models, tmp_path / "out", path)
+    assert code == 2 and output.count("\n") == 1, output
+    assert "lm-eval task 'lm_f1': metric 'f1' aggregates with 'f1' over the whole corpus" in output
+    assert ran == [], "a model ran before the task was refused"
 
 
 def all_shapes_at_once(models: tuple[Path, Path], tmp_path: Path) -> None:
@@ -167,6 +186,8 @@ CASES: dict[str, Callable[..., None]] = {
     "rolling": rolling,
     "group": group,
     "group-unweighted": group_unweighted,
+    "group-without-aggregate": group_without_aggregate,
+    "corpus-metric-refused": corpus_metric_refused,
     "all-shapes-at-once": all_shapes_at_once,
     "broken-yaml": broken_yaml,
     "broken-yaml-group": broken_yaml_group,

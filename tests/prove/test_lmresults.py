@@ -210,3 +210,32 @@ def test_a_group_without_weights_keeps_that(tmp_path: Path) -> None:
     manager, names = task_manager([str(write_group(tmp_path, "plain", weight_by_size=False))])
     (shape,) = task_shapes(load_tasks(manager, names), names)
     assert shape.tree == Node("plain", (Node("plain_a"), Node("plain_b")), weight_by_size=False)
+
+
+def test_a_lower_perplexity_reads_as_better() -> None:
+    from rys_gguf.report.tables import eval_markdown
+
+    def table(higher: bool, diff: tuple[float, float, float]) -> str:
+        task = {"task": "wiki", "metric": "word_perplexity", "filter": "none", "higher_is_better": higher,
+                "n_items": 3, "scores": {"source": 20.0, "rys": 18.0},
+                "diff": {"rys": dict(zip(("mean", "low", "high"), diff, strict=True))}}  # fmt: skip
+        return eval_markdown({"source": "m.gguf", "models": [{"label": "rys"}], "limit": None, "tasks": [task]})
+
+    assert "word\\_perplexity, lower is better" in table(False, (-2.0, -3.0, -1.0))
+    assert table(False, (-2.0, -3.0, -1.0)).endswith("better |")
+    assert table(False, (2.0, 1.0, 3.0)).endswith("worse |")
+    assert table(True, (-2.0, -3.0, -1.0)).endswith("worse |")  # eval.json before filters and perplexities
+
+
+def test_the_task_dict_of_lm_eval_before_0_4_10_gives_the_same_tree() -> None:
+    from rys_gguf.prove.eval import _structure
+
+    class ConfigurableGroup:  # lm-eval's dict key for a group then: hashed by identity
+        def __init__(self, name: str) -> None:
+            self.group_name, self.config = name, {"aggregate_metric_list": [{"metric": "acc"}]}
+
+    a, b, c = object(), object(), object()
+    inner, outer = ConfigurableGroup("stem"), ConfigurableGroup("all")
+    tasks, groups = _structure({outer: {inner: {"a": a, "b": b}, "c": c}})
+    assert tasks == {"a": a, "b": b, "c": c}
+    assert groups == {"stem": (["a", "b"], [{"metric": "acc"}]), "all": (["stem", "c"], [{"metric": "acc"}])}
