@@ -340,9 +340,22 @@ def run_eval(
         if label in runs:
             continue
         emit(on_event, Stage(f"lm-eval on {label}: {path}", None, "request"))
-        runs[label] = evaluate(
-            path, manager, names, o.runtime, limit=o.limit, sequential=o.sequential, progress=progress, shapes=shapes
-        )
+        try:
+            runs[label] = evaluate(
+                path,
+                manager,
+                names,
+                o.runtime,
+                limit=o.limit,
+                sequential=o.sequential,
+                progress=progress,
+                shapes=shapes,
+            )
+        except RysError as e:
+            if label == "source":
+                raise
+            note = f"the source's results are kept in {out / SOURCE_FILE}: a rerun evaluates only the RYS models"
+            raise type(e)(f"{e}; {note}") from None
         if label == "source":  # kept before any RYS model runs: a failure there loses nothing
             write_source(out / SOURCE_FILE, key, runs[label])
     base = runs["source"]
