@@ -182,7 +182,8 @@ def test_items_survive_json() -> None:
 @pytest.fixture(scope="module")
 def shapes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Shape]:
     pytest.importorskip("lm_eval")
-    from rys_gguf.prove.eval import load_tasks, task_manager, task_shapes
+    from rys_gguf.prove.eval import task_manager
+    from rys_gguf.prove.lmtasks import load_tasks, task_shapes
 
     folder = tmp_path_factory.mktemp("lmtasks")
     paths = [write_filtered(folder), write_rolling(folder), write_group(folder), write_mc(folder)]
@@ -205,7 +206,8 @@ def test_lm_eval_s_tasks_give_their_shapes(shapes: dict[str, Shape]) -> None:
 
 def test_a_group_without_weights_keeps_that(tmp_path: Path) -> None:
     pytest.importorskip("lm_eval")
-    from rys_gguf.prove.eval import load_tasks, task_manager, task_shapes
+    from rys_gguf.prove.eval import task_manager
+    from rys_gguf.prove.lmtasks import load_tasks, task_shapes
 
     manager, names = task_manager([str(write_group(tmp_path, "plain", weight_by_size=False))])
     (shape,) = task_shapes(load_tasks(manager, names), names)
@@ -228,7 +230,7 @@ def test_a_lower_perplexity_reads_as_better() -> None:
 
 
 def test_the_task_dict_of_lm_eval_before_0_4_10_gives_the_same_tree() -> None:
-    from rys_gguf.prove.eval import _structure
+    from rys_gguf.prove.lmtasks import _structure
 
     class ConfigurableGroup:  # lm-eval's dict key for a group then: hashed by identity
         def __init__(self, name: str) -> None:
