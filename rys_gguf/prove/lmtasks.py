@@ -58,8 +58,8 @@ def load_tasks(manager: Any, names: Sequence[str]) -> Any:
 
 def task_shapes(task_dict: Any, names: Sequence[str]) -> list[Shape]:
     """What each requested task reports (headline metric, filter, aggregation, its subtasks),
-    read from lm-eval's loaded tasks before any model runs. A group without an aggregate metric
-    stands for its tasks, each reported alone."""
+    read from lm-eval's loaded tasks before any model runs. A group without an aggregate metric,
+    and a tag, stand for their tasks, each reported alone."""
     import lm_eval.api.registry as registry
 
     tasks, groups = _structure(task_dict)
@@ -79,12 +79,18 @@ def task_shapes(task_dict: Any, names: Sequence[str]) -> list[Shape]:
         return Node(name, tuple(tree(c) for c in children), weight)
 
     shapes: list[Shape] = []
+    claimed = {leaf for name in names if name in tasks or name in groups for leaf in tree(name).leaves()}
     for name in names:
         if name in tasks:
             shapes.append(pick_headline(name, *task_rules(tasks[name])))
             continue
-        if name not in groups:
-            raise ProbeError(f"lm-eval loaded no task or group named {name!r}; check the task YAML's name")
+        if name not in groups:  # a tag: it stands for its tasks, each reported alone
+            tagged = [t for t in tasks if t not in claimed]
+            if not tagged:
+                raise ProbeError(f"lm-eval loaded no task or group named {name!r}; check the task YAML's name")
+            shapes += [pick_headline(t, *task_rules(tasks[t])) for t in tagged]
+            claimed.update(tagged)
+            continue
         node = tree(name)
         _, aggs = groups[name]
         if not aggs:  # no aggregate score: each of its tasks on its own

@@ -241,3 +241,15 @@ def test_the_task_dict_of_lm_eval_before_0_4_10_gives_the_same_tree() -> None:
     tasks, groups = _structure({outer: {inner: {"a": a, "b": b}, "c": c}})
     assert tasks == {"a": a, "b": b, "c": c}
     assert groups == {"stem": (["a", "b"], [{"metric": "acc"}]), "all": (["stem", "c"], [{"metric": "acc"}])}
+
+
+def test_a_tag_stands_for_its_tasks(tmp_path: Path) -> None:
+    lm_eval_tasks = pytest.importorskip("lm_eval.tasks")
+    from rys_gguf.prove.lmtasks import load_tasks, task_shapes
+
+    for name in ("tagged_a", "tagged_b"):
+        path = write_mc(tmp_path, name)
+        path.write_text(path.read_text().replace(f"task: {name}\n", f"task: {name}\ntag: my_tag\n"))
+    manager = lm_eval_tasks.TaskManager(include_path=[str(tmp_path)], include_defaults=False)
+    shapes = task_shapes(load_tasks(manager, ["my_tag"]), ["my_tag"])
+    assert [(s.name, s.key) for s in shapes] == [("tagged_a", "acc,none"), ("tagged_b", "acc,none")]
