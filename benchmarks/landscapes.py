@@ -6,16 +6,24 @@ the floor), small blocks change little, and one to three smooth bumps or ridges 
 layers help. A measurement is the smooth value plus Gaussian noise (``noise`` in score units, about
 what 16 items give), clipped to the probe's range. ``write_sweep`` writes it as a sweep folder that
 ``report``, ``replay`` and the search tests read like a real one.
+
+Recorded landscapes: ``recorded_sweeps`` reads the five under benchmarks/data/sweeps (a sweep
+folder and published scans as CSV, see its README), ``partial`` cuts a hole in any of them.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from rys_gguf.report.replay import RecordedSweep, load_recorded
+from rys_gguf.sweepfolder.metric import Delta, metric_values
 
 Cell = tuple[int, int]
 
@@ -100,3 +108,51 @@ def write_sweep(directory: Path, land: Landscape, cells: list[Cell] | None = Non
         rows.append(_row(f"{i},{j}", [i, j], land.n_layers, land.measured[(i, j)]))
     (directory / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return directory
+
+
+RECORDED = Path(__file__).parent / "data" / "sweeps"
+
+
+def read_csv_sweep(path: Path, metric: str = "z") -> RecordedSweep:
+    """A published scan (``i,j,<probe>_delta,eq_delta,...``, one row per config, ``nan`` for a
+    cell it lacks) as a recording to replay: its first delta column stands for Δmath, the next for
+    ΔEQ; a cell without both is a hole, not in the universe."""
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    columns = [c for c in rows[0] if c.endswith("_delta") and c != "combined_delta"]
+    outcomes: dict[Cell, Delta | None] = {}
+    for row in rows:
+        cell = (int(row["i"]), int(row["j"]))
+        delta = tuple(float(row[c]) for c in columns[:2])
+        if cell[1] > cell[0] and all(math.isfinite(d) for d in delta):
+            outcomes[cell] = (delta[0], delta[1])
+    n_layers = max(int(row["j"]) for row in rows)  # the triangle, holes included
+    return recording(path.stem, n_layers, outcomes, metric)
+
+
+def recording(name: str, n_layers: int, outcomes: dict[Cell, Delta | None], metric: str = "z") -> RecordedSweep:
+    """A recording of ``outcomes`` ranked by ``metric`` as ``replay`` ranks a folder (1 = best)."""
+    values = metric_values(outcomes, metric)
+    scored = sorted((c for c, v in values.items() if v is not None), key=lambda c: -(values[c] or 0.0))
+    universe = tuple(sorted(outcomes, key=lambda c: (c[1] - c[0], c[0])))
+    return RecordedSweep(name, n_layers, universe, dict(outcomes), {c: k + 1 for k, c in enumerate(scored)})
+
+
+def recorded_sweeps(metric: str = "z") -> list[RecordedSweep]:
+    """The five recorded landscapes under benchmarks/data/sweeps: the sweep folder and the CSVs."""
+    folders = [load_recorded(p, metric) for p in sorted(RECORDED.iterdir()) if (p / "results.jsonl").exists()]
+    return folders + [read_csv_sweep(p, metric) for p in sorted(RECORDED.glob("*.csv"))]
+
+
+def synthetic_sweep(land: Landscape, name: str, metric: str = "z") -> RecordedSweep:
+    """A synthetic landscape's measurements as a recording."""
+    outcomes: dict[Cell, Delta | None] = {
+        c: (m - land.baseline[0], e - land.baseline[1]) for c, (m, e) in land.measured.items()
+    }
+    return recording(name, land.n_layers, outcomes, metric)
+
+
+def partial(sweep: RecordedSweep, region: Callable[[Cell], bool], metric: str = "z") -> RecordedSweep:
+    """``sweep`` with the configs of ``region`` never measured: a recording with a hole."""
+    kept = {c: d for c, d in sweep.outcomes.items() if not region(c)}
+    return recording(sweep.name, sweep.n_layers, kept, metric)

@@ -50,13 +50,21 @@ SEARCH_FROM = 300  # configs: the full triangle of a 24-layer model; fewer are m
 DEFAULT_BUDGET = "10%"  # of the configs the filters and rules allow, when a search has no --budget
 TOP_FRACTION = 0.02
 
-# Tuned on the recorded sweeps and on synthetic landscapes (benchmarks/bench_search.py).
-INIT_SHARE = 0.3  # adaptive: share of the budget spent on the space-filling start
+# Set on five recorded sweeps and synthetic landscapes, held out in turn (benchmarks/bench_search.py).
 MIN_INIT = 4
 N_ROUNDS = 16  # adaptive and coarse: rounds after the first
-MIN_RANK_CORRELATION = 0.4  # leave-one-out Spearman the model needs before it steers
-SHRINK = 0.5  # adaptive picks: how far a measurement moves towards the model's posterior mean
 COARSE_SHARE = 0.5  # coarse: share of the budget for the lattice
+
+
+@dataclass(frozen=True, slots=True)
+class SearchParams:
+    """The adaptive search's constants; the benchmark's leave-one-out passes others."""
+
+    init_share: float = 0.3  # of the budget, on the strided lattice that starts the search
+    explore_share: float = 0.25  # of each later round, on the configs farthest from all measured
+    min_rank_correlation: float = 0.2  # leave-one-out Spearman the model needs before it steers
+    refine_radius: float = 0.06  # of depth: the neighbourhood refined while the model is not trusted
+    shrink: float = 0.25  # picks: how far a measurement moves towards the model's posterior mean
 
 
 def parse_budget(text: str) -> int | float:
@@ -123,8 +131,8 @@ class RoundState:
 
 
 def _farthest(state: RoundState, n: int, taken: Sequence[Cell]) -> list[Cell]:
-    """``n`` open configs, each the farthest from everything taken so far (in the surrogate's inputs:
-    start depth and log block size); the first one at random when nothing is taken."""
+    """``n`` open configs, each the farthest from everything taken so far (start and size in depth
+    fractions, so long blocks count as much as short ones); the first at random when nothing is taken."""
     import numpy as np
 
     from .surrogate import features
@@ -152,6 +160,47 @@ def _farthest(state: RoundState, n: int, taken: Sequence[Cell]) -> list[Cell]:
     return chosen
 
 
+def _stride(universe: Sequence[Cell], target: int) -> int:
+    """The smallest stride whose (start, size) lattice holds at most ``target`` configs."""
+    n_layers = max(j for _, j in universe)
+    for stride in range(1, n_layers + 1):
+        if sum(1 for i, j in universe if i % stride == 0 and (j - i - 1) % stride == 0) <= target:
+            return stride
+    return n_layers
+
+
+def _lattice(state: RoundState, target: int) -> list[Cell]:
+    """``target`` configs on a strided lattice over (start, size), one-layer blocks included (sizes
+    1, 1 + stride, ...; starts from a seeded offset): every region and every block length gets
+    measured before any model is trusted. A sparse universe (architecture rules) is filled evenly."""
+    target = min(state.remaining, max(1, target))
+    stride = _stride(state.universe, target)
+    offset = int(state.rng.integers(stride))
+    lattice = [(i, j) for i, j in state.universe if (i - offset) % stride == 0 and (j - i - 1) % stride == 0]
+    if len(lattice) > target:
+        keep = sorted(int(k) for k in state.rng.permutation(len(lattice))[:target])
+        lattice = [lattice[k] for k in keep]
+    if len(lattice) < target:
+        lattice += _farthest(_without(state, lattice), target - len(lattice), lattice)
+    return lattice
+
+
+def _neighbours(state: RoundState, n: int, radius: int, best: Sequence[Cell], chosen: Sequence[Cell]) -> list[Cell]:
+    """Up to ``n`` open configs within ``radius`` layers (in i and j) of the ``best`` cells, the
+    best's neighbours first, nearest first, none of ``chosen``."""
+    out: list[Cell] = []
+    taken = set(chosen)
+    for ci, cj in best:
+        near = [c for c in state.open if c not in taken and max(abs(c[0] - ci), abs(c[1] - cj)) <= radius]
+        near.sort(key=lambda c: (abs(c[0] - ci) + abs(c[1] - cj), c))
+        for c in near[: n - len(out)]:
+            out.append(c)
+            taken.add(c)
+        if len(out) >= n:
+            break
+    return out
+
+
 def _by_value(values: Mapping[Cell, float | None]) -> list[tuple[Cell, float]]:
     scored = [(c, v) for c, v in values.items() if v is not None]
     return sorted(scored, key=lambda cv: -cv[1])
@@ -161,6 +210,9 @@ class GridStrategy:
     """Every config in universe order; the base of the others (picks: the best measurements)."""
 
     name = "grid"
+
+    def __init__(self, params: SearchParams | None = None) -> None:
+        self.params = params or SearchParams()
 
     def propose(self, state: RoundState) -> list[Cell]:
         return state.open[: state.remaining] if state.index == 0 else []
@@ -187,37 +239,13 @@ class CoarseStrategy(GridStrategy):
     name = "coarse"
 
     def propose(self, state: RoundState) -> list[Cell]:
-        if state.index == 0:
-            return self._lattice(state)
-        n = min(state.remaining, state.round_size(round(COARSE_SHARE * state.budget)))
-        stride = self._stride(state)
-        chosen: list[Cell] = []
-        for (ci, cj), _ in _by_value(state.values):
-            near = [c for c in state.open if c not in chosen and max(abs(c[0] - ci), abs(c[1] - cj)) < max(stride, 2)]
-            near.sort(key=lambda c: (abs(c[0] - ci) + abs(c[1] - cj), c))
-            chosen += near[: n - len(chosen)]
-            if len(chosen) >= n:
-                break
-        return chosen or _farthest(state, n, list(state.values))
-
-    def _stride(self, state: RoundState) -> int:
         target = max(1, round(COARSE_SHARE * state.budget))
-        for stride in range(1, state.n_layers + 1):
-            if sum(1 for i, j in state.universe if i % stride == 0 and j % stride == 0) <= target:
-                return stride
-        return state.n_layers
-
-    def _lattice(self, state: RoundState) -> list[Cell]:
-        target = min(state.remaining, max(1, round(COARSE_SHARE * state.budget)))
-        stride = self._stride(state)
-        oi, oj = (int(x) for x in state.rng.integers(stride, size=2))
-        lattice = [c for c in state.universe if (c[0] - oi) % stride == 0 and (c[1] - oj) % stride == 0]
-        if len(lattice) > target:
-            keep = sorted(int(k) for k in state.rng.permutation(len(lattice))[:target])
-            lattice = [lattice[k] for k in keep]
-        if len(lattice) < target:  # a sparse universe (architecture rules): fill it evenly
-            lattice += _farthest(_without(state, lattice), target - len(lattice), lattice)
-        return lattice
+        if state.index == 0:
+            return _lattice(state, target)
+        n = min(state.remaining, state.round_size(target))
+        radius = max(_stride(state.universe, target) - 1, 1)
+        best = [c for c, _ in _by_value(state.values)]
+        return _neighbours(state, n, radius, best, []) or _farthest(state, n, list(state.values))
 
 
 def _without(state: RoundState, cells: Sequence[Cell]) -> RoundState:
@@ -230,25 +258,35 @@ def _without(state: RoundState, cells: Sequence[Cell]) -> RoundState:
 
 
 class AdaptiveStrategy(GridStrategy):
-    """A space-filling start, then a surrogate that proposes the likeliest top configs."""
+    """A strided lattice, then rounds that explore a quarter and exploit the rest: the surrogate's
+    likeliest top configs while it predicts held-out cells, else the best cells' neighbourhoods."""
 
     name = "adaptive"
 
     def _first(self, budget: int) -> int:
-        return min(budget, max(MIN_INIT, round(INIT_SHARE * budget)))
+        return min(budget, max(MIN_INIT, round(self.params.init_share * budget)))
 
     def propose(self, state: RoundState) -> list[Cell]:
+        p = self.params
         if state.index == 0:
-            return _farthest(state, min(state.remaining, self._first(state.budget)), [])
+            return _lattice(state, self._first(state.budget))
         n = min(state.remaining, state.round_size(self._first(state.budget)))
+        # exploration: a quarter of all later configs, spread evenly over the rounds even when a
+        # round holds one config, so no model, however wrong, starves a region
+        size = state.round_size(self._first(state.budget))
+        due = round(state.index * size * p.explore_share) - round((state.index - 1) * size * p.explore_share)
+        n_exploit = max(0, n - due)
         model = fit(state.values, state.n_layers)
         rho = math.nan if model is None else model.held_out_rank_correlation()
-        if model is None or not rho >= MIN_RANK_CORRELATION:
-            return _farthest(state, n, list(state.values))  # not trusted yet: explore
-        return _likeliest_top(state, model, n)
+        if model is not None and rho >= p.min_rank_correlation:
+            chosen = _likeliest_top(state, model, n_exploit)
+        else:  # not trusted: refine around the best measurements
+            radius = max(1, round(p.refine_radius * state.n_layers))
+            chosen = _neighbours(state, n_exploit, radius, [c for c, _ in _by_value(state.values)], [])
+        return chosen + _farthest(_without(state, chosen), n - len(chosen), [*state.values, *chosen])
 
     def rank(self, values: Mapping[Cell, float | None], n_layers: int) -> list[tuple[Cell, float]]:
-        return denoised_ranking(values, n_layers)
+        return denoised_ranking(values, n_layers, self.params.shrink)
 
 
 def fit(values: Mapping[Cell, float | None], n_layers: int) -> Surrogate | None:
@@ -261,14 +299,18 @@ def fit(values: Mapping[Cell, float | None], n_layers: int) -> Surrogate | None:
     return Surrogate([c for c, _ in scored], [v for _, v in scored], n_layers)
 
 
-def denoised_ranking(values: Mapping[Cell, float | None], n_layers: int) -> list[tuple[Cell, float]]:
-    """Measured cells best first by the surrogate's denoised estimate (measurements below 3 cells)."""
+def denoised_ranking(
+    values: Mapping[Cell, float | None], n_layers: int, shrink: float | None = None
+) -> list[tuple[Cell, float]]:
+    """Measured cells best first by the surrogate's denoised estimate (measurements below 3 cells):
+    each measurement moved ``shrink`` of the way towards the posterior mean there."""
     model = fit(values, n_layers)
     if model is None:
         return _by_value(values)
+    shrink = SearchParams().shrink if shrink is None else shrink
     mean, _ = model.predict(list(model.cells))
     measured = [values[c] for c in model.cells]
-    estimate = [float(y + SHRINK * (m - y)) for y, m in zip(measured, mean, strict=True) if y is not None]
+    estimate = [float(y + shrink * (m - y)) for y, m in zip(measured, mean, strict=True) if y is not None]
     order = sorted(range(len(model.cells)), key=lambda k: -estimate[k])
     return [(model.cells[k], estimate[k]) for k in order]
 
@@ -322,10 +364,11 @@ class Search:
         metric: str = "z",
         n_workers: int = 1,
         top_fraction: float = TOP_FRACTION,
+        params: SearchParams | None = None,
     ) -> None:
         if strategy not in STRATEGY_CLASSES:
             raise OptionError(f"--search {strategy!r}: expected one of {', '.join(REPLAY_STRATEGIES)}")
-        self.strategy = STRATEGY_CLASSES[strategy]()
+        self.strategy = STRATEGY_CLASSES[strategy](params)
         self.universe = tuple(universe)
         self.n_layers, self.budget, self.seed = n_layers, min(budget, len(self.universe)), seed
         self.metric, self.n_workers, self.top_fraction = metric, max(1, n_workers), top_fraction
