@@ -13,6 +13,7 @@ folder and published scans as CSV, see its README), ``partial`` cuts a hole in a
 
 from __future__ import annotations
 
+import bisect
 import csv
 import json
 import math
@@ -131,11 +132,13 @@ def read_csv_sweep(path: Path, metric: str = "z") -> RecordedSweep:
 
 
 def recording(name: str, n_layers: int, outcomes: dict[Cell, Delta | None], metric: str = "z") -> RecordedSweep:
-    """A recording of ``outcomes`` ranked by ``metric`` as ``replay`` ranks a folder (1 = best)."""
+    """A recording of ``outcomes`` ranked by ``metric`` (1 = best; tied values share the better rank:
+    values read back from images tie at one colour step, and no tied cell is a better pick)."""
     values = metric_values(outcomes, metric)
-    scored = sorted((c for c, v in values.items() if v is not None), key=lambda c: -(values[c] or 0.0))
+    scored = sorted(v for v in values.values() if v is not None)
+    ranks = {c: len(scored) - bisect.bisect_right(scored, v) + 1 for c, v in values.items() if v is not None}
     universe = tuple(sorted(outcomes, key=lambda c: (c[1] - c[0], c[0])))
-    return RecordedSweep(name, n_layers, universe, dict(outcomes), {c: k + 1 for k, c in enumerate(scored)})
+    return RecordedSweep(name, n_layers, universe, dict(outcomes), ranks)
 
 
 def recorded_sweeps(metric: str = "z") -> list[RecordedSweep]:

@@ -170,9 +170,23 @@ def replay_one(
     metric: str = "z",
     top_fraction: float = TOP_FRACTION,
     answer: Callable[[Cell], Delta | None] | None = None,
+) -> tuple[Cell, list[Cell]]:
+    """One seeded run: (its pick, the configs it asked for, in order). ``answer`` defaults to the rows."""
+    ranking, asked = replay_ranking(sweep, strategy, n_budget, seed, metric, top_fraction, answer)
+    return ranking[0], asked
+
+
+def replay_ranking(
+    sweep: RecordedSweep,
+    strategy: str,
+    n_budget: int,
+    seed: int,
+    metric: str = "z",
+    top_fraction: float = TOP_FRACTION,
+    answer: Callable[[Cell], Delta | None] | None = None,
     params: SearchParams | None = None,
 ) -> tuple[list[Cell], list[Cell]]:
-    """One seeded run: (its ranking's configs, best first; the configs it asked for, in order).
+    """One seeded run: (its shortlist, best first; the configs it asked for, in order).
     ``answer`` defaults to the rows; ``params`` overrides the adaptive search's constants."""
     ask = answer or sweep.outcomes.__getitem__
     search = Search(
@@ -243,14 +257,14 @@ def replay_sweep(
     n = len(sweep.universe)
     n_ranked = len(sweep.ranks)
     n_top = top_count(n_ranked, top_fraction)
-    top = {c for c, r in sweep.ranks.items() if r <= n_top}
+    top = {c for c, r in sweep.ranks.items() if r <= n_top}  # more than n_top where values tie
     results = []
     runs = list(options.plan) if options.plan is not None else plan_runs(options.strategies, options.budgets)
     emit(on_event, Stage(f"replay {Path(source).name or sweep.name}", seeds * len(runs), "run"))
     for strategy, share in runs:
         hits, percentiles, used, recall, recall_10 = 0, 0.0, 0, 0.0, 0.0
         for seed in range(seeds):
-            ranking, asked = replay_one(
+            ranking, asked = replay_ranking(
                 sweep, strategy, budget_count(share, n), seed, metric, top_fraction, params=options.params
             )
             rank = sweep.ranks[ranking[0]]
@@ -261,18 +275,8 @@ def replay_sweep(
             used += len(asked)
             if progress:
                 progress(1)
-        results.append(
-            ReplayResult(
-                strategy,
-                round(share, 6),
-                round(used / seeds),
-                seeds,
-                hits / seeds,
-                percentiles / seeds,
-                recall / seeds,
-                recall_10 / seeds,
-            )  # fmt: skip
-        )
+        means = (hits / seeds, percentiles / seeds, recall / seeds, recall_10 / seeds)
+        results.append(ReplayResult(strategy, round(share, 6), round(used / seeds), seeds, *means))
     return ReplayTable(
         source, sweep.name, sweep.n_layers, n, sweep.n_missing, n_top, metric, top_fraction, tuple(results)
     )

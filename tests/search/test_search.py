@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.landscapes import make_landscape, write_sweep
+from benchmarks.landscapes import make_landscape, partial, recorded_sweeps, synthetic_sweep, write_sweep
 from rys_gguf.errors import OptionError, ScanError
-from rys_gguf.report.replay import ReplayOptions, load_recorded, plan_runs, replay, replay_one
+from rys_gguf.report.replay import ReplayOptions, format_replay, load_recorded, plan_runs, replay, replay_one
 from rys_gguf.search.strategies import REPLAY_STRATEGIES, Search, budget_count, parse_budget, top_count
 from rys_gguf.search.surrogate import Surrogate, spearman
 from rys_gguf.sweepfolder.metric import metric_values
@@ -87,14 +87,18 @@ def test_replay_never_answers_an_unrequested_config(sweeps: list[Path], monkeypa
 def test_replay_table_and_json_schema(sweeps: list[Path]) -> None:
     table = replay(sweeps[0], ReplayOptions(budgets=(0.05, 0.1), seeds=2))
     data = json.loads(json.dumps(table.as_json()))
-    assert set(data) == {"n_configs", "metric", "top_fraction", "results"}
+    assert set(data) == {"n_layers", "n_configs", "n_missing", "n_top", "metric", "top_fraction", "results"}
     assert data["n_configs"] == 210 and data["metric"] == "z" and data["top_fraction"] == 0.02
+    assert data["n_layers"] == 20 and data["n_missing"] == 0 and data["n_top"] == 5
     runs = [(r["strategy"], r["budget"]) for r in data["results"]]
     assert runs == plan_runs(REPLAY_STRATEGIES, (0.05, 0.1))
     assert ("random", 0.2) in runs and ("adaptive", 0.2) not in runs  # random also at twice each budget
     for r in data["results"]:
-        assert set(r) == {"strategy", "budget", "n_evaluations", "seeds", "top_hit_rate", "mean_percentile"}
+        assert set(r) == {
+            "strategy", "budget", "n_evaluations", "seeds", "top_hit_rate", "recall", "recall_10", "mean_percentile"
+        }  # fmt: skip
         assert r["seeds"] == 2 and 0 <= r["top_hit_rate"] <= 1 and 0 <= r["mean_percentile"] <= 100
+        assert 0 <= r["recall"] <= r["recall_10"] <= 1  # the best 10 hold at least what the best 5 (top 2 %) hold
         assert r["n_evaluations"] == budget_count(r["budget"], 210)
 
 
@@ -109,22 +113,50 @@ def _rewrite(folder: Path, keep: int | None = None, edit: dict[str, object] | No
     (folder / "results.jsonl").write_text("\n".join(lines) + "\n" + extra)
 
 
-def test_replay_refuses_incomplete_or_mixed_folders(tmp_path: Path) -> None:
+def test_replay_refuses_mixed_folders(tmp_path: Path) -> None:
     land = make_landscape(8, 0)
     cases = [
-        ({"keep": 30}, "incomplete: .* not measured"),  # a scan cut short: a hole in its grid
-        ({"edit": {"status": "failed", "math": None, "eq": None}}, "incomplete: 1 config"),
-        ({"edit": {"status": "early-stopped", "math": None, "eq": None}}, "incomplete: 1 config"),
         ({"edit": {"probe_set_hash": "b" * 64}}, "mixed folder"),
         ({"extra": json.dumps({"config": "1,3;2,3", "status": "ok", "math": 0.5, "eq": 0.5}) + "\n"}, "mixed folder"),
+        ({"keep": 2}, "incomplete: 1 config"),  # the baseline and one config: no sweep to replay
     ]
     for k, (change, message) in enumerate(cases):
         folder = write_sweep(tmp_path / f"c{k}", land)
         _rewrite(folder, **change)  # type: ignore[arg-type]
         with pytest.raises(ScanError, match=message):
             load_recorded(folder)
-    sub = write_sweep(tmp_path / "sub", land, [c for c in land.measured if c[1] - c[0] <= 2])
-    assert len(load_recorded(sub).universe) == 8 + 7  # a complete --max-block 2 sub-grid is fine
+
+
+def test_replay_of_a_recording_with_holes(tmp_path: Path) -> None:
+    """Configs never measured are not in the universe (and counted missing); failed and
+    early-stopped ones are, without a score, as a scan meets them; no search asks for a hole."""
+    land = make_landscape(12, 0, noise=0.01, n_bumps=1)
+    hole = {c for c in land.measured if c[0] >= 8}  # a region never scanned
+    folder = write_sweep(tmp_path / "holes", land, sorted(set(land.measured) - hole))
+    rows = [json.loads(line) for line in (folder / "results.jsonl").read_text().splitlines()]
+    for row in rows:
+        if row["config"] in ("4,5", "5,6"):
+            row.update(status="failed" if row["config"] == "4,5" else "early-stopped", math=None, eq=None)
+    (folder / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    sweep = load_recorded(folder)
+    assert set(sweep.universe) == set(land.measured) - hole and sweep.n_missing == len(hole) == 10
+    assert sweep.outcomes[(4, 5)] is None and sweep.outcomes[(5, 6)] is None and (4, 5) not in sweep.ranks
+    assert len(sweep.ranks) == len(sweep.universe) - 2
+    for strategy in REPLAY_STRATEGIES:
+        pick, asked = replay_one(sweep, strategy, len(sweep.universe), seed=1)
+        assert set(asked) == set(sweep.universe) and pick in sweep.ranks
+    table = replay(folder, ReplayOptions(budgets=(0.2,), seeds=2))
+    assert (table.n_layers, table.n_configs, table.n_missing, table.n_top) == (12, 68, 10, 2)
+    text = format_replay(table)
+    assert "12 layers, 68 configs, 10 of its triangle not recorded" in text and "recall@10" in text
+
+
+def test_partial_landscapes_cut_the_region() -> None:
+    full = synthetic_sweep(make_landscape(16, 2), "s16")
+    cut = partial(full, lambda c: c[1] - c[0] > 8)
+    assert cut.n_missing == sum(1 for i, j in full.universe if j - i > 8) and full.n_missing == 0
+    assert all(j - i <= 8 for i, j in cut.universe) and sorted(cut.ranks.values())[0] == 1
+    assert set(cut.ranks) == set(cut.universe)
 
 
 def test_budgets_and_top_counts() -> None:
@@ -148,7 +180,8 @@ def test_surrogate_denoises_and_checks_itself() -> None:
 
 
 def test_the_recorded_benchmark_sweeps_replay() -> None:
-    """The sweeps committed under benchmarks/data/sweeps are complete grids that replay reads."""
+    """The recordings committed under benchmarks/data/sweeps replay: the Gemma sweep folder (a full
+    triangle) and the four published scans, two with holes."""
     data = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "sweeps"
     folders = sorted(p for p in data.iterdir() if (p / "results.jsonl").exists())
     assert {p.name for p in folders} >= {"gemma3-270m-math"}
@@ -158,3 +191,11 @@ def test_the_recorded_benchmark_sweeps_replay() -> None:
         sweep = load_recorded(folder)
         assert len(sweep.universe) >= 30
     assert len(load_recorded(data / "gemma3-270m-math").universe) == 171  # the full triangle
+    shapes = {s.name: (s.n_layers, len(s.universe), s.n_missing) for s in recorded_sweeps()}
+    assert shapes == {
+        "Gemma 3 270m": (18, 171, 0),
+        "dnhkng-phi-3-medium-4k-instruct": (40, 651, 169),
+        "dnhkng-qwen3.5-27b": (64, 2004, 76),
+        "llmri-llama3.2-3b-instruct": (28, 406, 0),
+        "nerdyaustin-qwen3-4b": (36, 666, 0),
+    }
