@@ -135,27 +135,26 @@ def _farthest(state: RoundState, n: int, taken: Sequence[Cell]) -> list[Cell]:
     fractions, so long blocks count as much as short ones); the first at random when nothing is taken."""
     import numpy as np
 
-    from .surrogate import features
+    from .surrogate import features, squared_distances
 
     open_cells = state.open
     n = min(n, len(open_cells))
     if n <= 0:
         return []
     x = features(open_cells, state.n_layers)
-    tie = state.rng.random(len(open_cells)) * 1e-9  # seeded tie-break
+    tie = state.rng.random(len(open_cells)) * 1e-12  # seeded tie-break
     chosen: list[Cell] = []
-    if taken:
-        t = features(list(taken), state.n_layers)
-        dist = np.sqrt(((x[:, None, :] - t[None, :, :]) ** 2).sum(axis=2)).min(axis=1)
+    if taken:  # squared distances: the same order, no square roots
+        dist = squared_distances(x, features(list(taken), state.n_layers)).min(axis=1)
     else:  # the first pick is random
         k = int(state.rng.integers(len(open_cells)))
         chosen.append(open_cells[k])
-        dist = np.sqrt(((x - x[k]) ** 2).sum(axis=1))
+        dist = ((x - x[k]) ** 2).sum(axis=1)
         dist[k] = -1.0
     while len(chosen) < n:
         k = int(np.argmax(dist + tie))
         chosen.append(open_cells[k])
-        dist = np.minimum(dist, np.sqrt(((x - x[k]) ** 2).sum(axis=1)))
+        dist = np.minimum(dist, ((x - x[k]) ** 2).sum(axis=1))
         dist[k] = -1.0
     return chosen
 
@@ -190,14 +189,15 @@ def _neighbours(state: RoundState, n: int, radius: int, best: Sequence[Cell], ch
     best's neighbours first, nearest first, none of ``chosen``."""
     out: list[Cell] = []
     taken = set(chosen)
+    open_cells = state.open
     for ci, cj in best:
-        near = [c for c in state.open if c not in taken and max(abs(c[0] - ci), abs(c[1] - cj)) <= radius]
+        if len(out) >= n:
+            break
+        near = [c for c in open_cells if c not in taken and max(abs(c[0] - ci), abs(c[1] - cj)) <= radius]
         near.sort(key=lambda c: (abs(c[0] - ci) + abs(c[1] - cj), c))
         for c in near[: n - len(out)]:
             out.append(c)
             taken.add(c)
-        if len(out) >= n:
-            break
     return out
 
 

@@ -61,18 +61,28 @@ def _trend(x: Array) -> Array:
 def _kernel(x1: Array, x2: Array, scales: tuple[float, float], signal: float) -> Array:
     import numpy as np
 
-    d0 = (x1[:, None, 0] - x2[None, :, 0]) / scales[0]
-    d1 = (x1[:, None, 1] - x2[None, :, 1]) / scales[1]
-    smooth = signal * np.exp(-0.5 * (d0 * d0 + d1 * d1))
+    scale = np.asarray(scales)
+    smooth = signal * np.exp(-0.5 * squared_distances(x1 / scale, x2 / scale))
     return smooth + TREND_VARIANCE * _trend(x1) @ _trend(x2).T
 
 
+def squared_distances(x1: Array, x2: Array) -> Array:
+    """Every squared Euclidean distance between the rows of ``x1`` and ``x2`` (as |a|² + |b|² - 2a·b:
+    one matrix product instead of an array per coordinate)."""
+    import numpy as np
+
+    d = (x1 * x1).sum(axis=1)[:, None] + (x2 * x2).sum(axis=1)[None, :] - 2.0 * x1 @ x2.T
+    return np.maximum(d, 0.0)
+
+
 def _log_likelihoods(x: dict[bool, Array], y: Array, grid: Sequence[Params]) -> Array:
-    """The log marginal likelihood of ``y`` at ``x`` for every parameter set of ``grid`` (one
-    log-scale, batched Cholesky per size scale)."""
+    """The log marginal likelihood (less its constant) of ``y`` at ``x`` for every parameter set of
+    ``grid``: one batched Cholesky per size scale. Each covariance is bordered by ``y`` and a constant
+    c above yᵀK⁻¹y, so the factor's last diagonal entry is sqrt(c - yᵀK⁻¹y): no solve needed."""
     import numpy as np
 
     out = np.empty(len(grid))
+    n = len(y)
     for log_size in (False, True):
         idx = [k for k, p in enumerate(grid) if p[3] == log_size]
         if not idx:
@@ -80,16 +90,19 @@ def _log_likelihoods(x: dict[bool, Array], y: Array, grid: Sequence[Params]) -> 
         xs = x[log_size]
         a = np.asarray([grid[k][0] for k in idx])[:, None, None]
         b = np.asarray([grid[k][1] for k in idx])[:, None, None]
-        noise = np.asarray([grid[k][2] for k in idx])[:, None, None]
+        noise = np.asarray([grid[k][2] for k in idx])
+        c = float(y @ y) / float(noise.min()) + 1.0  # K >= noise I, so yᵀK⁻¹y < c
         d0 = (xs[:, None, 0] - xs[None, :, 0]) ** 2
         d1 = (xs[:, None, 1] - xs[None, :, 1]) ** 2
-        trend = TREND_VARIANCE * _trend(xs) @ _trend(xs).T
-        eye = np.eye(len(y))
-        k = (1.0 - noise) * np.exp(-0.5 * (d0 / a**2 + d1 / b**2)) + trend + (noise + 1e-9) * eye
-        chol = np.linalg.cholesky(k)
-        z = np.linalg.solve(chol, np.broadcast_to(y[:, None], (len(idx), len(y), 1)))[..., 0]
-        logdet = np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
-        out[idx] = -0.5 * (z * z).sum(axis=1) - logdet
+        k = np.empty((len(idx), n + 1, n + 1))
+        k[:, :n, :n] = (1.0 - noise[:, None, None]) * np.exp(-0.5 * (d0 / a**2 + d1 / b**2))
+        k[:, :n, :n] += TREND_VARIANCE * _trend(xs) @ _trend(xs).T
+        k[:, range(n), range(n)] += noise[:, None] + 1e-9
+        k[:, :n, n] = k[:, n, :n] = y
+        k[:, n, n] = c
+        diag = np.diagonal(np.linalg.cholesky(k), axis1=1, axis2=2)
+        fit = c - diag[:, n] ** 2
+        out[idx] = -0.5 * fit - np.log(diag[:, :n]).sum(axis=1)
     return out
 
 
