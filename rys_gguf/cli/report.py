@@ -34,7 +34,10 @@ def parse_shares(text: str) -> tuple[float, ...]:
     return tuple(shares)
 
 
-@command("replay", "Benchmark the search strategies against a complete sweep: each sees only the configs it asks for.")
+@command(
+    "replay",
+    "Benchmark the search strategies on a recorded sweep, holes allowed: each sees only the configs it asks for.",
+)
 def replay(
     directory: SweepArg,
     seeds: Annotated[int, typer.Option("--seeds", min=1, help="Seeded runs per strategy and budget.")] = 20,
@@ -44,12 +47,18 @@ def replay(
     metric: MetricOption = "z",
     top_fraction: Annotated[
         float,
-        typer.Option("--top-fraction", help="A pick is a hit when it lies in this top share of the folder's ranking."),
+        typer.Option(
+            "--top-fraction",
+            help=(
+                "A pick is a hit when it lies in this top share of the folder's ranking; "
+                "recall is the share of it the search's shortlist holds."
+            ),
+        ),
     ] = 0.02,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     quiet: Quiet = False,
 ) -> None:
-    """Benchmark the search strategies against a complete sweep: each sees only the configs it asks for."""
+    """Benchmark the search strategies on a recorded sweep, holes allowed: each sees only the configs it asks for."""
     single_thread_blas()
     from ..report.replay import ReplayOptions, format_replay, replay
 

@@ -9,19 +9,22 @@ search's picks, best first.
 
 - ``grid``: every config in the universe's order (today's scan).
 - ``random``: a seeded random sample (the benchmark's reference).
-- ``coarse``: a strided lattice over (i, j) for about half the budget, then dense refinement
-  around the best measured cells, nearest first.
-- ``adaptive``: a space-filling start (each config the farthest from those chosen, in depth
-  fractions), then a Gaussian-process surrogate (``surrogate``) steers each round: it proposes the
-  configs whose measurement is likeliest to land in the grid's top ``top_fraction`` (the chance to
-  beat the threshold the top configs exceed in expectation, the probe's noise included). It steers
-  only while the model's leave-one-out rank correlation with the measurements is at least
-  ``MIN_RANK_CORRELATION``; otherwise the round explores (the configs farthest from everything
-  measured). Its picks are ranked by a denoised estimate, each measurement moved half way towards
-  the model's posterior mean there: a lone lucky cell among poor neighbours drops, a cell its
-  neighbours confirm keeps its place. (The full posterior mean ranks better by the noise-free value
-  on synthetic landscapes but far worse against a recorded grid's own noisy ranking; half way keeps
-  most of both, see benchmarks/bench_search.py.)
+- ``coarse``: a strided lattice over (start, size) for about half the budget, then dense
+  refinement around the best measured cells, nearest first.
+- ``adaptive``: the same lattice for ``init_share`` of the budget (one-layer blocks included, so
+  every region and every block length is measured before any model is trusted), then rounds. Each
+  round spends ``explore_share`` on the configs farthest from everything measured (in start and
+  size, both linear in depth: a long block is no farther than a short one), so one wrong model
+  cannot starve a region; the rest goes where a Gaussian-process surrogate (``surrogate``) says a
+  measurement is likeliest to land in the grid's top ``top_fraction`` (the chance to beat the
+  threshold the top configs exceed in expectation, the probe's noise included), but only while the
+  model's leave-one-out rank correlation with the measurements is at least
+  ``min_rank_correlation``; otherwise to the unmeasured neighbours of the best cells (within
+  ``refine_radius`` of depth). Its picks are ranked by a denoised estimate, each measurement moved
+  a quarter of the way towards the model's posterior mean: a lone lucky cell among poor
+  neighbours drops, a cell its neighbours confirm keeps its place. The constants live in
+  ``SearchParams``; benchmarks/bench_search.py replays them on five recorded landscapes and
+  synthetic ones, and holds each recorded landscape out in turn.
 
 Deliberately left out: multi-block configs (``stack`` builds those from a sweep), and any IO.
 """
@@ -341,11 +344,16 @@ def _likeliest_top(state: RoundState, model: Surrogate, n: int) -> list[Cell]:
 
 
 def _normal_tail(z: np.ndarray) -> np.ndarray:
-    """P(Z > z) for a standard normal, elementwise."""
+    """P(Z > z) for a standard normal, elementwise (Abramowitz and Stegun 7.1.26 for erfc, to 1.5e-7:
+    vectorised, as a round evaluates it for every open cell fifty times)."""
     import numpy as np
 
-    tail = np.frompyfunc(math.erfc, 1, 1)(np.asarray(z, dtype=float) / math.sqrt(2))
-    return 0.5 * np.asarray(tail, dtype=float)
+    x = np.abs(np.asarray(z, dtype=float)) / math.sqrt(2)
+    t = 1.0 / (1.0 + 0.3275911 * x)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    upper = 0.5 * poly * np.exp(-x * x)  # P(Z > |z|)
+    tail: np.ndarray = np.where(np.asarray(z) >= 0, upper, 1.0 - upper)
+    return tail
 
 
 STRATEGY_CLASSES = {s.name: s for s in (GridStrategy, RandomStrategy, CoarseStrategy, AdaptiveStrategy)}

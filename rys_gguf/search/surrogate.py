@@ -71,8 +71,8 @@ def squared_distances(x1: Array, x2: Array) -> Array:
     one matrix product instead of an array per coordinate)."""
     import numpy as np
 
-    d = (x1 * x1).sum(axis=1)[:, None] + (x2 * x2).sum(axis=1)[None, :] - 2.0 * x1 @ x2.T
-    return np.maximum(d, 0.0)
+    d: Array = (x1 * x1).sum(axis=1)[:, None] + (x2 * x2).sum(axis=1)[None, :] - 2.0 * x1 @ x2.T
+    return np.maximum(d, 0.0, out=d)
 
 
 def _log_likelihoods(x: dict[bool, Array], y: Array, grid: Sequence[Params]) -> Array:
