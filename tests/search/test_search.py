@@ -199,3 +199,21 @@ def test_the_recorded_benchmark_sweeps_replay() -> None:
         "llmri-llama3.2-3b-instruct": (28, 406, 0),
         "nerdyaustin-qwen3-4b": (36, 666, 0),
     }
+
+
+def test_cli_replay_of_a_recording_with_holes(tmp_path: Path) -> None:
+    """`rys-gguf replay` on a folder with a region never scanned: the table and --json say what is
+    missing and report the shortlist's recall."""
+    from helpers.cli import CliRunner
+
+    from rys_gguf.cli import app
+
+    land = make_landscape(10, 1, noise=0.01, n_bumps=1)
+    folder = write_sweep(tmp_path / "holes", land, sorted(c for c in land.measured if c[1] - c[0] <= 6))
+    args = ["replay", str(folder), "--seeds", "2", "--budgets", "20%", "-q"]
+    text = CliRunner().invoke(app, args)
+    assert text.exit_code == 0, text.output
+    assert "10 layers, 45 configs, 10 of its triangle not recorded" in text.output and "recall@10" in text.output
+    data = json.loads(CliRunner().invoke(app, [*args, "--json"]).output)
+    assert (data["n_layers"], data["n_configs"], data["n_missing"], data["n_top"]) == (10, 45, 10, 1)
+    assert all(0 <= r["recall"] <= r["recall_10"] <= 1 for r in data["results"])
