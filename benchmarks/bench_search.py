@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import os
 import sys
 import time
@@ -36,7 +37,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # small matrices: threads on
 
 from benchmarks.landscapes import make_landscape, partial, recorded_sweeps, synthetic_sweep
 from rys_gguf.report.replay import RecordedSweep, ReplayOptions, ReplayTable, replay_sweep
-from rys_gguf.search.strategies import REPLAY_STRATEGIES, SearchParams
+from rys_gguf.search.strategies import REPLAY_STRATEGIES, SearchParams, budget_count
 
 BUDGETS = (0.05, 0.1, 0.2)
 PLAN = tuple((s, b) for b in BUDGETS for s in ("adaptive", "random"))
@@ -78,15 +79,27 @@ HEADER = (
 )
 
 
-def criteria(tables: Sequence[tuple[RecordedSweep, ReplayTable, bool]]) -> list[tuple[str, bool]]:
-    lines: list[tuple[str, bool]] = []
+def exact_random(sweep: RecordedSweep, table: ReplayTable, budget: float) -> float:
+    """Random search's exact hit rate (no seeds): P(a uniform sample of the budget holds a top cell)."""
+    n = len(sweep.universe)
+    k = sum(1 for rank in sweep.ranks.values() if rank <= table.n_top)  # ties included, as a hit counts them
+    m = budget_count(budget, n)
+    return 1.0 - math.comb(n - k, m) / math.comb(n, m)
+
+
+def criteria(tables: Sequence[tuple[RecordedSweep, ReplayTable, bool]]) -> list[tuple[str, bool | None]]:
+    """(line, passed) per criterion; passed None for a line that only informs."""
+    lines: list[tuple[str, bool | None]] = []
     for sweep, table, _ in tables:
         worse = [
             f"{b:.0%}: {hit(table, 'adaptive', b):.2f} < {hit(table, 'random', b):.2f}"
             for b in BUDGETS
             if hit(table, "adaptive", b) < hit(table, "random", b)
         ]
-        lines.append((f"never worse than random at the same budget on {sweep.name}: {'; '.join(worse)}", not worse))
+        text = f"never worse than random at the same budget on {sweep.name}" + (
+            f": {'; '.join(worse)}" if worse else ""
+        )
+        lines.append((text, not worse))
     for label, keep in (("recorded", True), ("all", None)):
         chosen = [t for _, t, recorded in tables if keep is None or recorded == keep]
         mean = {
@@ -146,7 +159,7 @@ def leave_one_out(recorded: Sequence[RecordedSweep], seeds: int) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--seeds", type=int, default=20)
-    parser.add_argument("--loo", action="store_true", help="also leave one landscape out (about 10 min)")
+    parser.add_argument("--loo", action="store_true", help="also leave one landscape out (about 4 min)")
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args()
     start = time.perf_counter()
@@ -170,12 +183,12 @@ def main() -> int:
     )
     print()
     for text, ok in lines:
-        print(f"{'PASS' if ok else 'FAIL'} {text}")
+        print(f"{'info' if ok is None else 'PASS' if ok else 'FAIL'} {text}")
     if args.loo:
         print(f"\nleave one landscape out (adaptive, {args.seeds} seeds; per constants: 5 %/10 % hit per landscape)")
         print("\n".join(leave_one_out(recorded, args.seeds)))
     print(f"\n({time.perf_counter() - start:.0f} s in all)")
-    return 1 if args.check and not all(ok for _, ok in lines) else 0
+    return 1 if args.check and any(ok is False for _, ok in lines) else 0
 
 
 if __name__ == "__main__":
