@@ -285,3 +285,21 @@ def test_inputs_are_not_modified(tmp_path: Path) -> None:
     before = {p.name: p.read_bytes() for p in d.iterdir()}
     read_sweep(d, [])
     assert {p.name: p.read_bytes() for p in d.iterdir()} == before
+
+
+def test_validation_rows_go_through_the_same_reader(tmp_path: Path) -> None:
+    """validation.jsonl holds results rows too: a NaN item is skipped and named, numpy stays quiet."""
+    import warnings as pywarnings
+
+    from rys_gguf.report.write import ReportOptions, write_report
+
+    d = folder(tmp_path, [row("0,0"), row("1,2", math=0.6), row("2,3", math=0.4)])
+    items = {"math": [1.0, 0.0, 1.0, 1.0], "eq": [0.5, 0.5, 0.5, 0.5]}
+    vrows = [row("0,0", items=items), row("1,2", items={**items, "math": [1.0, math.nan, 1.0, 1.0]}),
+             row("2,3", items=items)]  # fmt: skip
+    (d / "validation.jsonl").write_text("".join(json.dumps(r) + "\n" for r in vrows))
+    with pywarnings.catch_warnings():
+        pywarnings.simplefilter("error", RuntimeWarning)
+        summary = write_report(d, ReportOptions(png=False))
+    assert [v.config for v in summary.validation] == ["2,3"]
+    assert any("validation.jsonl skipped: line 2 (items.math holds NaN" in w for w in summary.warnings)
