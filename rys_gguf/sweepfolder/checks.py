@@ -20,7 +20,7 @@ from typing import Any, cast
 
 from ..arch import LLAMA_MAX_LAYERS
 from ..errors import LlamaError, PlanError, ScanError
-from ..plan import parse_plan
+from ..plan import parse_blocks, parse_plan
 
 FORMAT = 1  # sweep.json's "format"; a newer one is refused rather than misread
 STATUSES = ("ok", "failed", "early-stopped")
@@ -42,6 +42,10 @@ def shown(value: Any, limit: int = 30) -> str:
 
 def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_block(x: Any) -> bool:
+    return isinstance(x, list) and len(x) == 2 and all(map(_is_int, x))
 
 
 def _is_number(x: Any) -> bool:
@@ -149,6 +153,11 @@ def row_problem(row: Mapping[str, Any], n_layers: int | None) -> str | None:
     except PlanError:
         model = f"this {n_layers}-layer model" if n_layers else "any model"
         return f"config {shown(config)} is not a config of {model}"
+    block = row.get("block")
+    if block is not None and _is_block(block):
+        blocks = [] if config.strip().startswith("layers:") else parse_blocks(config)
+        if len(blocks) != 1 or list(blocks[0]) != block:
+            return f"block {shown(block)} is not config {shown(config)}'s"  # the heatmap places a row by it
     status = row.get("status")
     if status not in STATUSES:
         return f"status {shown(status)} is not ok, failed or early-stopped"
@@ -174,7 +183,7 @@ def _shape_problem(row: Mapping[str, Any]) -> str | None:
         if value is not None and not isinstance(value, str):
             return f"{field} is {shown(value)}, not a string"
     block = row.get("block")
-    if block is not None and not (isinstance(block, list) and len(block) == 2 and all(map(_is_int, block))):
+    if block is not None and not _is_block(block):
         return f"block is {shown(block)}, not [i, j]"
     for field in ("timings", "early_stop", "runtime"):
         value = row.get(field)

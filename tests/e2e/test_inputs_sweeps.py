@@ -159,6 +159,7 @@ ROW_CASES = [
          row=_replace("5,6", '"math_parse_rate": 1.5')),
     Case("k5-rate-negative", 5, "eq_parse_rate is -0.2", row=_replace("2,3", '"eq_parse_rate": -0.2')),
     Case("k5-block-strings", 5, 'block is ["a", "b"], not [i, j]', row=_replace("1,2", '"block": ["a", "b"]')),
+    Case("k5-block-other", 5, 'block [1, 2] is not config "3,4"', row=_replace("3,4", '"block": [1, 2]')),
     Case("k5-baseline-nan", 5, "math is NaN", row=_replace("0,0", '"math": NaN'), baseline=True),
 ]  # fmt: skip
 

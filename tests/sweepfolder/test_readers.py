@@ -123,7 +123,9 @@ def test_shown_spells_values_as_json() -> None:
 
 def test_a_scan_written_row_passes() -> None:
     assert row_problem(row(), N_LAYERS) is None
-    assert row_problem(row("0,0"), N_LAYERS) is None
+    assert row_problem(row("0,0", block=[0, 0]), N_LAYERS) is None
+    assert row_problem(row("2,4", block=[2, 4]), N_LAYERS) is None
+    assert row_problem(row("2,4;3,4", block=None), N_LAYERS) is None
     assert row_problem(row("2,4;3,4"), N_LAYERS) is None
     assert row_problem(row("layers:0,1,2,1,2,3,4,5"), N_LAYERS) is None
     assert row_problem(row(status="failed", math=None, eq=None, reason="worker died"), N_LAYERS) is None
@@ -160,6 +162,9 @@ BAD_ROWS: list[tuple[str, dict[str, Any], str]] = [
     ("reason-number", row(reason=3), "reason is 3, not a string"),
     ("block-strings", row(block=["a", "b"]), 'block is ["a", "b"], not [i, j]'),
     ("block-three", row(block=[1, 2, 3]), "block is [1, 2, 3]"),
+    ("block-other", row("1,3", block=[2, 3]), 'block [2, 3] is not config "1,3"\'s'),
+    ("block-of-a-stack", row("1,3;2,3", block=[1, 3]), "block [1, 3] is not config"),
+    ("block-of-a-path", row("layers:0,1,2,1,2,3,4,5", block=[1, 3]), "block [1, 3] is not config"),
     ("items-list", row(items=[1, 2]), "items is [1, 2], not a JSON object"),
     ("items-nan", row(items={"math": [1.0, math.nan]}), "items.math holds NaN"),
     ("items-string", row(items={"eq": ["x"]}), 'items.eq holds "x"'),
