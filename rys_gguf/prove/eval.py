@@ -260,11 +260,10 @@ def sweep_models(directory: Path, top: int) -> Iterator[tuple[Path, list[Candida
     folder that is removed afterwards (and, after a kill, by the next run)."""
     from ..builder.job import build
     from ..report.write import ReportOptions, write_report
-    from ..sweepfolder.records import read_meta
+    from ..sweepfolder.fingerprint import sweep_model
 
-    meta = read_meta(directory)
+    source = sweep_model(directory)  # the file the sweep measured, or a refusal
     summary = write_report(directory, ReportOptions(png=False))
-    source = Path(meta["model"]["path"])
     picks = summary.shortlist(top)  # the same list validate --top takes
     if not picks:
         raise RysError(f"{directory}: no scored configs to evaluate yet; run the scan first")

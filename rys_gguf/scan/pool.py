@@ -28,7 +28,7 @@ from typing import IO, Any
 from ..errors import ProbeError, ScanError
 from ..events import Event, OnEvent, Progress, emit
 from ..lifetime import die_with_parent
-from ..plan import LayerPlan, parse_blocks
+from ..plan import LayerPlan
 from ..sweepfolder import records
 from ..sweepfolder.records import BASELINE, RESULTS_FILE, ResultRow, SweepMeta
 from ..version import __version__
@@ -175,7 +175,6 @@ class WorkerPool:
         r.log.close()
         result = _read_result(r, timed_out, self.options.config_timeout)
         plan = r.plan
-        blocks = None if plan.spec.startswith("layers:") else parse_blocks(plan.spec)
         ok = result.pop("ok", False)
         stopped = result.get("early_stopped") if ok else None
         timings = {
@@ -185,7 +184,7 @@ class WorkerPool:
         }
         row: ResultRow = {
             "config": plan.spec,
-            "block": list(blocks[0]) if blocks and len(blocks) == 1 else None,
+            "block": list(block) if (block := plan.single_block) is not None else None,
             "status": "early-stopped" if stopped else "ok" if ok else "failed",
             "reason": stopped["reason"] if stopped else None if ok else result.get("reason", "unknown failure"),
             "n_layers": len(plan.path),

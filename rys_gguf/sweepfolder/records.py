@@ -18,8 +18,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
-from ..errors import ProbeError, ScanError
+from ..arch import LLAMA_MAX_LAYERS
+from ..errors import PlanError, ProbeError, ScanError
 from ..files import RESUME_FIX, write_atomic, write_error
+from ..plan import canonical_spec
 from ..probes import ProbeSpec, load_probe_set
 from ..untrusted import safe_json
 
@@ -110,11 +112,25 @@ def read_meta(directory: Path) -> SweepMeta:
     return cast(SweepMeta, meta)
 
 
-def read_rows(path: Path, warnings: list[str] | None = None) -> list[ResultRow]:
+def config_key(config: str, n_layers: object) -> str:
+    """The one key of a results row's config on a model of ``n_layers`` layers (``4, 8``, ``[4,8]``
+    and its ``layers:`` path all read as ``4,8``); a config outside the grammar, or a layer count
+    that is not a model's, leaves it as written."""
+    if not isinstance(n_layers, int) or isinstance(n_layers, bool) or not 1 <= n_layers <= LLAMA_MAX_LAYERS:
+        return config
+    try:
+        return canonical_spec(config, n_layers)
+    except PlanError:
+        return config
+
+
+def read_rows(path: Path, warnings: list[str] | None = None, n_layers: object = None) -> list[ResultRow]:
     """Read a results .jsonl file, keeping the last row per config (in first-seen order).
 
     A malformed line raises ScanError naming the line; a malformed LAST line (a crash mid-write)
-    is dropped and reported in ``warnings``. A missing file reads as no rows.
+    is dropped and reported in ``warnings``. A missing file reads as no rows. Given the model's
+    ``n_layers``, each row's config is read under its one key (``config_key``), so one layer path
+    spelled two ways is one config.
     """
     path = Path(path)
     if not path.exists():
@@ -141,7 +157,10 @@ def read_rows(path: Path, warnings: list[str] | None = None) -> list[ResultRow]:
             raise ScanError(f"{path}:{n}: not valid JSON ({e.msg}); delete that line to rescan the config") from None
         if not isinstance(row, dict) or not isinstance(row.get("config"), str):
             raise ScanError(f"{path}:{n}: expected a JSON object with a string 'config'")
-        rows[row["config"]] = cast(ResultRow, row)
+        key = config_key(row["config"], n_layers)
+        if key != row["config"]:
+            row = {**row, "config": key}
+        rows[key] = cast(ResultRow, row)
     return list(rows.values())
 
 
@@ -163,7 +182,13 @@ def read_skipped(directory: Path) -> dict[str, str]:
 def read_sweep(directory: Path, warnings: list[str] | None = None) -> tuple[SweepMeta, list[ResultRow]]:
     """Read a sweep folder: (sweep.json as a dict, the last results row per config)."""
     meta = read_meta(directory)
-    return meta, read_rows(Path(directory) / RESULTS_FILE, warnings)
+    return meta, read_rows(Path(directory) / RESULTS_FILE, warnings, n_layers_of(meta))
+
+
+def n_layers_of(meta: SweepMeta) -> object:
+    """sweep.json's model.n_layers as written (None when absent)."""
+    model = meta.get("model")
+    return model.get("n_layers") if isinstance(model, dict) else None
 
 
 def append_row(path: Path, row: ResultRow) -> None:
