@@ -222,7 +222,11 @@ class WorkerPool:
                 "this model; rerun with RYS_DEBUG=1 to end the reason with llama.cpp's last log line"
             )
         if row["status"] != "ok":
-            raise ScanError(f"the baseline (unchanged model) failed: {row['reason']}; fix this before sweeping")
+            hint = " (a larger --config-timeout)" if str(row["reason"]).startswith("timeout") else ""
+            raise ScanError(
+                f"the baseline (unchanged model) failed: {row['reason']}; fix the cause{hint} and rerun: "
+                "the scan measures the baseline again"
+            )
         low = [
             f"{probe} {rate:.0%}"
             for probe in ("math", "eq")
