@@ -3,7 +3,8 @@
 `run_scan` plans the configs (``grid``), skips those that cannot fit in memory (``fit``), takes
 the sweep folder's lock, records the sweep's identity (sweep.json: model fingerprint, probe-set
 hash), plans the layer cache against the free disk (``layercache``), then lets the worker pool
-(``pool``) measure what the folder does not hold yet, so rerunning the same command resumes. A
+(``pool``) measure what the folder does not hold yet, so rerunning the same command resumes (a
+failed baseline is measured again: every delta needs it; other failed configs keep their row). A
 search (``--search coarse|adaptive``) measures a budget of them instead, round by round
 (``search_rounds``).
 """
