@@ -214,6 +214,11 @@ class WorkerPool:
         return row
 
     def _check_baseline(self, row: dict[str, Any]) -> None:
+        if row["status"] != "ok" and str(row["reason"]).startswith(DIED + "SIGKILL"):
+            raise ScanError(
+                f"the baseline (unchanged model) was killed: {row['reason']}; most likely the system ran out of "
+                "memory: free some, or lower --n-ctx or --n-gpu-layers, and rerun: the scan measures the baseline again"
+            )
         if row["status"] != "ok" and str(row["reason"]).startswith(DIED):
             raise ScanError(
                 f"the baseline (unchanged model) crashed llama.cpp: {row['reason']}; nothing can be compared with it. "

@@ -74,6 +74,18 @@ def baseline_timed_out(tmp: Path) -> None:
     assert len(ranked(out)) == 10
 
 
+def baseline_oom_killed(tmp: Path) -> None:
+    """The baseline's worker is killed (SIGKILL: the out-of-memory killer); the rerun measures it."""
+    src, out = model(tmp), tmp / "sweep"
+    killed = run("scan", src, "--out", out, *SCAN_ARGS, env={"RYS_FAKE_KILL": "0,0"})
+    assert killed.exit_code == 2 and "Traceback" not in killed.output
+    last = killed.output.strip().splitlines()[-1]
+    assert last.startswith(ERROR) and "out of memory" in last and "--n-ctx" in last and "rerun" in last
+    again = run("scan", src, "--out", out, *SCAN_ARGS)
+    assert again.exit_code == 0, again.output
+    assert [r["status"] for r in rows_of(out)][:2] == ["failed", "ok"] and len(ranked(out)) == 10
+
+
 def baseline_killed(tmp: Path) -> None:
     """results.jsonl says the baseline's worker was killed (the OOM killer): the rerun measures it first."""
     src, out = model(tmp), tmp / "sweep"
@@ -257,10 +269,11 @@ def stack_option(option: str, value: str) -> Callable[[Path], None]:
     return case
 
 
-PROCS = {"baseline-timed-out", "baseline-killed", "baseline-killed-search", "other-failed-config-stays",
-         "spellings-in-configs-file", "path-spelling-resumes"}  # fmt: skip
+PROCS = {"baseline-timed-out", "baseline-oom-killed", "baseline-killed", "baseline-killed-search",
+         "other-failed-config-stays", "spellings-in-configs-file", "path-spelling-resumes"}  # fmt: skip
 CASES: dict[str, Callable[[Path], None]] = {
     "baseline-timed-out": baseline_timed_out,
+    "baseline-oom-killed": baseline_oom_killed,
     "baseline-killed": baseline_killed,
     "baseline-killed-search": baseline_killed_search,
     "other-failed-config-stays": other_failed_config_stays,
@@ -292,8 +305,8 @@ CASES: dict[str, Callable[[Path], None]] = {
     "stack-min-gain-inf": stack_option("--min-gain", "inf"),
 }
 KINDS: dict[int, tuple[str, ...]] = {
-    2: ("baseline-timed-out", "baseline-killed", "baseline-killed-search", "other-failed-config-stays",
-        "config-timeout-0", "config-timeout-negative", "config-timeout-nan"),
+    2: ("baseline-timed-out", "baseline-oom-killed", "baseline-killed", "baseline-killed-search",
+        "other-failed-config-stays", "config-timeout-0", "config-timeout-negative", "config-timeout-nan"),
     3: ("validate-model-replaced", "validate-model-gone", "eval-sweep-model-replaced", "eval-sweep-model-gone",
         "stack-model-replaced"),
     7: ("spellings-in-configs-file", "path-spelling-resumes", "spellings-in-results", "spellings-merged"),

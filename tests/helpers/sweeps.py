@@ -3,7 +3,7 @@
 ``FAKE_WORKER`` stands in for ``rys_gguf.scan.worker`` through the scan's worker-command seam
 (``RYS_WORKER_CMD``): no llama.cpp, deterministic scores from the config's hash, long rows, and
 the knobs the fault tests need (``RYS_FAKE_DELAY``, ``RYS_FAKE_HANG``, ``RYS_FAKE_CRASH``: a segfault,
-``RYS_FAKE_LOG``), and configs
+``RYS_FAKE_KILL``: SIGKILL, as the out-of-memory killer sends, ``RYS_FAKE_LOG``), and configs
 that answer garbage and are early-stopped (``RYS_FAKE_GARBAGE``, specs joined by ';').
 """
 
@@ -43,6 +43,9 @@ if config in os.environ.get("RYS_FAKE_HANG", "").split(";"):
 if config in os.environ.get("RYS_FAKE_CRASH", "").split(";"):
     import signal
     os.kill(os.getpid(), signal.SIGSEGV)
+if config in os.environ.get("RYS_FAKE_KILL", "").split(";"):
+    import signal
+    os.kill(os.getpid(), signal.SIGKILL)
 h = int(hashlib.sha256(config.encode()).hexdigest()[:8], 16)
 time.sleep(float(os.environ.get("RYS_FAKE_DELAY", "0.05")) * (1 + h % 4))
 if config in os.environ.get("RYS_FAKE_GARBAGE", "").split(";") and job.get("early_stop"):
