@@ -58,7 +58,11 @@ def eval(
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most N items per task.")] = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Folder for eval.json and report.md (default: beside RYS, or the sweep)."),
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder for eval.json, report.md and the source's kept results (default: beside RYS, or the sweep).",
+        ),
     ] = None,
     sweep: Annotated[
         Path | None,

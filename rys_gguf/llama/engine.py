@@ -102,6 +102,7 @@ class Engine:
         self.vocab = llama_cpp.llama_model_get_vocab(self.model)
         self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(self.vocab))
         self.n_layers = int(llama_cpp.llama_model_n_layer(self.model))
+        self.n_ctx_train = int(llama_cpp.llama_model_n_ctx_train(self.model))
         self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self.vocab))
         self._batch_ctx: _Context | None = None
         self._logits_ctx: _Context | None = None

@@ -112,6 +112,44 @@ class LoadedModel:
         picked = logp[np.arange(len(tail)), tail]
         return float(picked.sum()), bool((rows.argmax(axis=1) == np.asarray(tail)).all())
 
+    def rolling_loglikelihood(self, text: str, max_length: int | None = None) -> float:
+        """Log-probability (nats) of all of ``text`` after the BOS token, as lm-eval's
+        ``loglikelihood_rolling`` wants it: windows of at most ``max_length`` tokens (default: the
+        context the model was trained on, or the runtime's ``n_ctx`` when smaller), each token
+        predicted once, each later window with as much preceding text as fits. "" scores 0."""
+        import numpy as np
+
+        engine = self._engine
+        tokens = engine.tokenize(text, False)
+        if not tokens:
+            return 0.0
+        if max_length is None:
+            max_length = min(n for n in (engine.n_ctx_train, self._options.n_ctx) if n > 0)
+        bos, eos = engine.bos_eos
+        total = 0.0
+        for inputs, targets in rolling_windows(tokens, bos if bos >= 0 else eos, max(1, max_length)):
+            rows = engine.logits(inputs)[len(inputs) - len(targets) :].astype(np.float64)
+            rows -= rows.max(axis=1, keepdims=True)
+            logp = rows - np.log(np.exp(rows).sum(axis=1, keepdims=True))
+            total += float(logp[np.arange(len(targets)), targets].sum())
+        return total
+
+
+def rolling_windows(tokens: Sequence[int], prefix: int, max_length: int) -> list[tuple[list[int], list[int]]]:
+    """(input tokens, tokens to predict) windows over ``tokens``, lm-eval's rolling windows with a
+    one-token context made disjoint: the first predicts up to ``max_length`` tokens after
+    ``prefix``; each next one predicts the following ``max_length`` (fewer at the end) from the
+    ``max_length`` tokens before each, scoring only the last logits."""
+    tokens = list(tokens)
+    first = min(max_length, len(tokens))
+    windows = [([prefix, *tokens[: first - 1]], tokens[:first])]
+    done = first
+    while done < len(tokens):
+        end = min(len(tokens), done + max_length)
+        windows.append((tokens[end - max_length - 1 : end - 1], tokens[done:end]))
+        done = end
+    return windows
+
 
 def _check_lengths(prompts: Sequence[str], max_tokens: Sequence[int]) -> None:
     if len(prompts) != len(max_tokens):

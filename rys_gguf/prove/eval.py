@@ -5,7 +5,10 @@ Each model is loaded in turn and answers the same lm-eval requests through our o
 each RYS model, the paired difference from the source over the same items with a 95 % paired
 bootstrap interval (10,000 resamples): a gain whose interval straddles zero is noise.
 Results go to ``DIR/eval.json``; ``report.md`` in DIR gets the "Real benchmarks" section (a sweep
-folder's report keeps it on every rewrite).
+folder's report keeps it on every rewrite). The source's results are written to
+``DIR/eval-source.json`` before any RYS model runs and reused while `source_key` matches, so a
+failed RYS run costs only its own time. Tasks are loaded and their shapes found by ``lmtasks``;
+results (filters, perplexities, groups) are read and compared by ``lmresults``.
 
 Tasks are lm-eval task names (their data is fetched by lm-eval, so those need the network) or
 local task YAML files (with local data files, e.g. ``dataset_path: json``). Left out: few-shot
@@ -15,9 +18,8 @@ settings other than the task's own, chat templates, and other harness options.
 from __future__ import annotations
 
 import contextlib
-import io
+import hashlib
 import json
-import logging
 import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
@@ -27,7 +29,7 @@ from typing import Any
 
 from ..builder.source import model_constraints
 from ..errors import ProbeError, RysError
-from ..events import OnEvent, Progress, Stage, emit
+from ..events import Note, OnEvent, Progress, Stage, emit
 from ..files import remove_stale_partials, temp_path, write_atomic
 from ..gguffile.reader import GGUFModel
 from ..llama import cpu_repack
@@ -35,11 +37,13 @@ from ..llama.batching import N_BATCH
 from ..llama.budget import require_fit
 from ..llama.memory import logits_contexts
 from ..llama.options import RuntimeOptions
-from ..report.ranking import paired_bootstrap
 from ..report.tables import eval_markdown
 from ..report.write import EVAL_FILE
 from ..sweepfolder.records import SWEEP_FILE
+from .lmresults import Run, Shape, compare, items_from_json, items_to_json, read_run
+from .lmtasks import load_tasks, quiet_harness, read_task_yaml, task_shapes
 
+SOURCE_FILE = "eval-source.json"  # the source model's results, kept for reruns
 MODELS_DIR = "eval-models"  # the RYS models built from a sweep, while they are evaluated
 INSTALL = "pip install 'rys-gguf[eval]'"
 FIX = "free some disk space or pass another --out"
@@ -51,15 +55,6 @@ class Candidate:
 
     label: str
     path: Path
-
-
-@dataclass(frozen=True, slots=True)
-class ModelScores:
-    """One model's lm-eval outcome: per task, the metric's mean and its value per item."""
-
-    scores: dict[str, float]
-    items: dict[str, dict[int, float]]
-    metrics: dict[str, str]
 
 
 def _lm_eval() -> Any:
@@ -82,11 +77,13 @@ def task_manager(tasks: Sequence[str]) -> tuple[Any, list[str]]:
             if not path.is_file():
                 raise ProbeError(f"{path}: no such task file")
             names.append(_yaml_task_name(path))
-            folders.append(str(path.resolve().parent))
+            if str(path.resolve().parent) not in folders:
+                folders.append(str(path.resolve().parent))
         else:
             names.append(task)
-    local_only = len(folders) == len(tasks)
-    manager = lm_eval.tasks.TaskManager(include_path=folders or None, include_defaults=not local_only)
+    local_only = all(Path(t).suffix in (".yaml", ".yml") for t in tasks)
+    with quiet_harness():
+        manager = lm_eval.tasks.TaskManager(include_path=folders or None, include_defaults=not local_only)
     unknown = [n for n in names if n not in manager.all_tasks]
     if unknown:
         raise ProbeError(
@@ -97,11 +94,11 @@ def task_manager(tasks: Sequence[str]) -> tuple[Any, list[str]]:
 
 
 def _yaml_task_name(path: Path) -> str:
-    for line in path.read_text(encoding="utf-8").splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "task" and value.strip():
-            return value.strip().strip("'\"")
-    raise ProbeError(f"{path}: a task YAML needs a 'task: NAME' line")
+    doc = read_task_yaml(path)
+    for key in ("task", "group"):  # a group file lists its tasks under task:
+        if isinstance(doc.get(key), str) and doc[key].strip():
+            return str(doc[key]).strip()
+    raise ProbeError(f"{path}: a task YAML needs a 'task: NAME' line (or 'group: NAME' for a group)")
 
 
 def evaluate(
@@ -113,17 +110,20 @@ def evaluate(
     limit: int | None = None,
     sequential: bool = False,
     progress: Callable[[int], None] | None = None,
-) -> ModelScores:
-    """Run lm-eval's ``names`` on one model through our runner; the scores and per-item values."""
+    shapes: Sequence[Shape] | None = None,
+) -> Run:
+    """Run lm-eval's ``names`` on one model through our runner; the headlines and per-item values."""
     lm_eval = _lm_eval()
     from ..llama.runner import open_model
     from .lmeval import RysLM
 
-    with open_model(path, options) as model, _quiet_harness():
+    if shapes is None:
+        shapes = task_shapes(load_tasks(manager, names), names)
+    with open_model(path, options) as model, quiet_harness():
         try:
             out = lm_eval.evaluator.evaluate(
                 lm=RysLM(model, sequential=sequential, progress=progress),
-                task_dict=manager.load(list(names)),
+                task_dict=load_tasks(manager, names),
                 limit=limit,
                 log_samples=True,
                 bootstrap_iters=0,  # our own paired intervals below
@@ -133,40 +133,7 @@ def evaluate(
             raise
         except Exception as e:  # lm-eval and datasets raise anything (missing data, bad YAML)
             raise ProbeError(f"lm-eval could not run {', '.join(names)} ({type(e).__name__}: {e})") from None
-    scores, items, metrics = {}, {}, {}
-    for name in names:
-        results = out["results"][name]
-        metric = next(k.split(",")[0] for k, v in results.items() if "," in k and isinstance(v, int | float))
-        scores[name] = float(results[f"{metric},none"])
-        items[name] = {int(s["doc_id"]): float(s[metric]) for s in out["samples"][name]}
-        metrics[name] = metric
-    return ModelScores(scores, items, metrics)
-
-
-@contextlib.contextmanager
-def _quiet_harness() -> Iterator[None]:
-    """lm-eval and datasets draw their own bars and log at INFO: keep the terminal to ours
-    (RYS_DEBUG=1 shows theirs). Their stderr is held and dropped; errors still raise."""
-    if os.environ.get("RYS_DEBUG") == "1":
-        yield
-        return
-    loggers = [logging.getLogger(name) for name in ("lm_eval", "lm-eval", "datasets")]
-    levels = [lg.level for lg in loggers]
-    try:
-        for lg in loggers:
-            lg.setLevel(logging.ERROR)
-        with contextlib.redirect_stderr(io.StringIO()):
-            yield
-    finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
-
-
-def compare(source: ModelScores, rys: ModelScores, task: str) -> dict[str, float]:
-    """Mean paired difference (RYS - source) over the task's items, with its 95 % interval."""
-    ids = sorted(set(source.items[task]) & set(rys.items[task]))
-    mean, low, high = paired_bootstrap([source.items[task][i] for i in ids], [rys.items[task][i] for i in ids])
-    return {"mean": mean, "low": low, "high": high, "n_items": len(ids)}
+    return read_run(out, shapes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,17 +183,40 @@ def run_eval(
     for label, path in labelled:
         require_fit(path, o.runtime, contexts, o.memory, "the source" if label == "source" else "the RYS model")
     manager, names = task_manager(o.tasks)
+    shapes = task_shapes(load_tasks(manager, names), names)  # a task eval cannot score is refused now
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise RysError(f"{out}: cannot create the output folder ({e.strerror}); pass another --out") from None
     cpu_repack.announce(o.runtime.cpu_repack, on_event)
-    runs: dict[str, ModelScores] = {}
+    key = source_key(source, o.tasks, names, o.limit)
+    runs: dict[str, Run] = {}
+    kept = read_source(out / SOURCE_FILE, key, shapes)
+    if kept is not None:
+        runs["source"] = kept
+        emit(on_event, Note(f"source results reused from {out / SOURCE_FILE} (same model, tasks and limit)"))
     for label, path in labelled:
+        if label in runs:
+            continue
         emit(on_event, Stage(f"lm-eval on {label}: {path}", None, "request"))
-        runs[label] = evaluate(
-            path, manager, names, o.runtime, limit=o.limit, sequential=o.sequential, progress=progress
-        )
+        try:
+            runs[label] = evaluate(
+                path,
+                manager,
+                names,
+                o.runtime,
+                limit=o.limit,
+                sequential=o.sequential,
+                progress=progress,
+                shapes=shapes,
+            )
+        except RysError as e:
+            if label == "source":
+                raise
+            note = f"the source's results are kept in {out / SOURCE_FILE}: a rerun evaluates only the RYS models"
+            raise type(e)(f"{e}; {note}") from None
+        if label == "source":  # kept before any RYS model runs: a failure there loses nothing
+            write_source(out / SOURCE_FILE, key, runs[label])
     base = runs["source"]
     data = {
         "format": 1,
@@ -235,13 +225,15 @@ def run_eval(
         "limit": o.limit,
         "tasks": [
             {
-                "task": name,
-                "metric": base.metrics[name],
-                "n_items": len(base.items[name]),
-                "scores": {label: run.scores[name] for label, run in runs.items()},
-                "diff": {c.label: compare(base, runs[c.label], name) for c in candidates},
+                "task": s.name,
+                "metric": s.metric,
+                "filter": s.filter,
+                "higher_is_better": s.higher_is_better,
+                "n_items": sum(len(v) for v in base.items[s.name].values()),
+                "scores": {label: run.scores[s.name] for label, run in runs.items()},
+                "diff": {c.label: compare(s, base.items[s.name], runs[c.label].items[s.name]) for c in candidates},
             }
-            for name in names
+            for s in shapes
         ],
     }
     write_atomic(out / EVAL_FILE, json.dumps(data, indent=2) + "\n", FIX)
@@ -252,6 +244,64 @@ def run_eval(
     else:
         write_atomic(out / "report.md", eval_markdown(data) + "\n", FIX)
     return EvalResult(out / EVAL_FILE, data)
+
+
+def source_key(source: Path, tasks: Sequence[str], names: Sequence[str], limit: int | None) -> str:
+    """What the source's results depend on: the model (its fingerprint), the task names and the
+    contents of the task YAML files (every YAML beside them, and their local data files), the
+    limit and lm-eval's version."""
+    from importlib.metadata import version
+
+    from ..scan.sweep import fingerprint
+
+    h = hashlib.sha256()
+    with GGUFModel(source) as model:
+        h.update(fingerprint(model).encode())
+    h.update(json.dumps({"tasks": list(names), "limit": limit, "lm_eval": version("lm_eval")}).encode())
+    seen: set[Path] = set()
+    for task in tasks:
+        path = Path(task)
+        if path.suffix not in (".yaml", ".yml"):
+            continue
+        for yaml_file in sorted(p for p in path.resolve().parent.iterdir() if p.suffix in (".yaml", ".yml")):
+            for f in (yaml_file, *_data_files(yaml_file)):
+                if f not in seen and f.is_file():
+                    seen.add(f)
+                    h.update(f"{f}\0".encode() + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _data_files(path: Path) -> list[Path]:
+    try:
+        kwargs = read_task_yaml(path).get("dataset_kwargs")
+    except ProbeError:
+        return []
+    files = kwargs.get("data_files") if isinstance(kwargs, dict) else None
+    values = files.values() if isinstance(files, dict) else [files]
+    flat = [v for value in values for v in (value if isinstance(value, list) else [value])]
+    return [(path.parent / v).resolve() for v in flat if isinstance(v, str)]
+
+
+def write_source(path: Path, key: str, run: Run) -> None:
+    """The source's results in OUT/eval-source.json, keyed by `source_key`."""
+    items = {name: items_to_json(v) for name, v in run.items.items()}
+    write_atomic(path, json.dumps({"format": 1, "key": key, "scores": run.scores, "items": items}) + "\n", FIX)
+
+
+def read_source(path: Path, key: str, shapes: Sequence[Shape]) -> Run | None:
+    """The kept source results when they were made with the same `source_key` and hold every
+    task; None otherwise (the source is evaluated again)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("key") != key:
+            return None
+        scores = {s.name: float(data["scores"][s.name]) for s in shapes}
+        items = {s.name: items_from_json(data["items"][s.name]) for s in shapes}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None  # missing or unusable: measured again
+    if any(set(items[s.name]) != set(s.tree.leaves()) for s in shapes):
+        return None
+    return Run(scores, items)
 
 
 @contextlib.contextmanager

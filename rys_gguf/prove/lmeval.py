@@ -5,8 +5,9 @@
 - ``loglikelihood``: one forward pass per request through ``LoadedModel.loglikelihood`` (the
   continuation's log-probability from the per-position logits, and whether greedy decoding
   would produce it);
-- ``loglikelihood_rolling``: the whole text's log-probability after the BOS token, in one pass
-  (texts longer than the model's context are not split);
+- ``loglikelihood_rolling``: the whole text's log-probability after the BOS token, in lm-eval's
+  rolling windows of the model's training context (or ``--n-ctx`` when smaller), every token
+  predicted once (``LoadedModel.rolling_loglikelihood``);
 - ``generate_until``: greedy completions, requests with the same stop strings and length decoded
   together as one batch (``sequential=True`` decodes one at a time, as a baseline).
 
@@ -57,7 +58,7 @@ class RysLM(LM):  # type: ignore[misc]
         out = []
         for request in requests:
             (text,) = request.args
-            out.append(self.model.loglikelihood("", text)[0])
+            out.append(self.model.rolling_loglikelihood(text))
             self._step()
         return out
 

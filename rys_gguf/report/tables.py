@@ -267,9 +267,13 @@ def eval_markdown(data: Mapping[str, Any]) -> str:
     ]
     for t in data["tasks"]:
         cells = []
+        higher = t.get("higher_is_better", True) is not False
         for m in models:
             d = (t["diff"][m]["mean"], t["diff"][m]["low"], t["diff"][m]["high"])
-            cells += [_f(t["scores"][m], sign=False), f"{_interval(d)} {interval_verdict(d)}"]
-        head = [safe_markdown(t["task"]), safe_markdown(t["metric"]), str(t["n_items"])]
+            gain = d if higher else (-d[0], -d[2], -d[1])  # "better" is lower for a perplexity
+            cells += [_f(t["scores"][m], sign=False), f"{_interval(d)} {interval_verdict(gain)}"]
+        metric = t["metric"] + (f" ({t['filter']})" if t.get("filter") not in (None, "none") else "")
+        metric += "" if higher else ", lower is better"
+        head = [safe_markdown(t["task"]), safe_markdown(metric), str(t["n_items"])]
         out.append("| " + " | ".join([*head, _f(t["scores"]["source"], sign=False), *cells]) + " |")
     return "\n".join(out)

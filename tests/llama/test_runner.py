@@ -1,7 +1,8 @@
 """The llama-cpp-python runner: prompt rendering, batched greedy generation, logits, load errors.
 
 Template rendering and wave grouping are tested as pure functions; the rest loads the real
-Gemma 3 270M (the `gemma_path` fixture of conftest.py) and is marked slow.
+Gemma 3 270M (the `gemma_path` fixture of conftest.py) and is marked slow; the rolling
+log-likelihood (lm-eval's windows) runs on a tiny model.
 """
 
 from __future__ import annotations
@@ -277,3 +278,33 @@ def test_the_ggufs_chat_template_is_used(gemma_path: Path, tmp_path: Path) -> No
         assert prompt.endswith("<end_of_turn>\n<start_of_turn>model\n")
         answer = model.generate([prompt], [8])[0]
         assert answer and "<start_of_turn>" not in answer
+
+
+def test_rolling_windows_are_lm_eval_s() -> None:
+    from rys_gguf.llama.runner import rolling_windows
+
+    utils = pytest.importorskip("lm_eval.utils")
+    for n_tokens in (1, 3, 4, 5, 9, 17):
+        tokens = list(range(100, 100 + n_tokens))
+        for max_length in (1, 2, 4, 16):
+            want = [
+                utils.make_disjoint_window(w)
+                for w in utils.get_rolling_token_windows(tokens, 1, max_length, context_len=1)
+            ]
+            got = rolling_windows(tokens, 1, max_length)
+            assert got == [(a + b[:-1], b) for a, b in want]  # the model sees context + continuation[:-1]
+            assert [t for _, b in got for t in b] == tokens and all(len(a) <= max_length for a, _ in got)
+
+
+def test_rolling_loglikelihood_scores_every_token_once(tmp_path: Path) -> None:
+    from helpers.tinymodels import TinySpec, write_tiny_model
+
+    path = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=2))
+    text = "The quick brown fox jumps over the lazy dog; then the dog sleeps in the sun. " * 3
+    with open_model(path, RuntimeOptions(n_threads=1)) as model:
+        whole = model.loglikelihood("", text)[0]
+        assert model.rolling_loglikelihood(text, 10_000) == pytest.approx(whole, abs=1e-4)
+        assert model.rolling_loglikelihood(text) == pytest.approx(whole, abs=1e-4)  # fits the trained context
+        windowed = model.rolling_loglikelihood(text, 8)  # less context per token: another, finite value
+        assert np.isfinite(windowed) and windowed < 0 and windowed != pytest.approx(whole, abs=1e-4)
+        assert model.rolling_loglikelihood("") == 0.0

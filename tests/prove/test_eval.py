@@ -115,7 +115,7 @@ def test_batched_and_sequential_generation_score_alike(smollm2_path: Path, tasks
     manager, names = task_manager([str(tasks["gen"])])
     batched = evaluate(smollm2_path, manager, names, RUNTIME)
     sequential = evaluate(smollm2_path, manager, names, RUNTIME, sequential=True)
-    assert batched.items == sequential.items and len(batched.items["rys_gen"]) == len(GEN)
+    assert batched.items == sequential.items and len(batched.items["rys_gen"]["rys_gen"]) == len(GEN)
 
 
 def test_source_vs_rys_on_both_local_tasks(smollm2_path: Path, tasks: dict[str, Path], tmp_path: Path) -> None:
