@@ -252,7 +252,7 @@ def source_key(source: Path, tasks: Sequence[str], names: Sequence[str], limit: 
     limit and lm-eval's version."""
     from importlib.metadata import version
 
-    from ..scan.sweep import fingerprint
+    from ..sweepfolder.fingerprint import fingerprint
 
     h = hashlib.sha256()
     with GGUFModel(source) as model:
