@@ -252,7 +252,7 @@ def source_key(source: Path, tasks: Sequence[str], names: Sequence[str], limit: 
     limit and lm-eval's version."""
     from importlib.metadata import version
 
-    from ..scan.sweep import fingerprint
+    from ..sweepfolder.fingerprint import fingerprint
 
     h = hashlib.sha256()
     with GGUFModel(source) as model:
@@ -311,11 +311,10 @@ def sweep_models(directory: Path, top: int, on_event: OnEvent | None = None) -> 
     warns about reading the sweep comes to ``on_event``."""
     from ..builder.job import build
     from ..report.write import ReportOptions, write_report
-    from ..sweepfolder.records import read_meta
+    from ..sweepfolder.fingerprint import sweep_model
 
-    meta = read_meta(directory)
+    source = sweep_model(directory)  # the file the sweep measured, or a refusal
     summary = write_report(directory, ReportOptions(png=False), on_event=on_event)
-    source = Path(meta["model"]["path"])
     picks = summary.shortlist(top)  # the same list validate --top takes
     if not picks:
         raise RysError(f"{directory}: no scored configs to evaluate yet; run the scan first")

@@ -18,8 +18,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
-from ..errors import ProbeError, ScanError
+from ..arch import LLAMA_MAX_LAYERS
+from ..errors import PlanError, ProbeError, ScanError
 from ..files import RESUME_FIX, write_atomic, write_error
+from ..plan import canonical_spec
 from ..probes import ProbeSpec, load_probe_set
 from ..untrusted import safe_json
 from .checks import FORMAT as FORMAT
@@ -110,6 +112,18 @@ def read_meta(directory: Path) -> SweepMeta:
     return cast(SweepMeta, meta)
 
 
+def config_key(config: str, n_layers: object) -> str:
+    """The one key of a results row's config on a model of ``n_layers`` layers (``4, 8``, ``[4,8]``
+    and its ``layers:`` path all read as ``4,8``); a config outside the grammar, or a layer count
+    that is not a model's, leaves it as written."""
+    if not isinstance(n_layers, int) or isinstance(n_layers, bool) or not 1 <= n_layers <= LLAMA_MAX_LAYERS:
+        return config
+    try:
+        return canonical_spec(config, n_layers)
+    except PlanError:
+        return config
+
+
 def read_rows(path: Path, warnings: list[str] | None = None, n_layers: int | None = None) -> list[ResultRow]:
     """Read a results .jsonl file, keeping the last usable row per config (in first-seen order).
 
@@ -147,12 +161,15 @@ def read_rows(path: Path, warnings: list[str] | None = None, n_layers: int | Non
             raise ScanError(f"{path}:{n}: not valid JSON ({e.msg}); delete that line to rescan the config") from None
         if not isinstance(row, dict) or not isinstance(row.get("config"), str):
             raise ScanError(f"{path}:{n}: expected a JSON object with a string 'config'; fix or delete that line")
+        key = config_key(row["config"], n_layers)
         problem = row_problem(row, n_layers)
         if problem is not None:
-            skipped[row["config"]] = (n, problem)
+            skipped[key] = (n, problem)
             continue
-        skipped.pop(row["config"], None)
-        rows[row["config"]] = cast(ResultRow, row)
+        skipped.pop(key, None)
+        if key != row["config"]:
+            row = {**row, "config": key}
+        rows[key] = cast(ResultRow, row)
     if skipped and warnings is not None:
         warnings.append(skipped_rows_warning(path, sorted(skipped.values())))
     return list(rows.values())
@@ -176,7 +193,14 @@ def read_skipped(directory: Path) -> dict[str, str]:
 def read_sweep(directory: Path, warnings: list[str] | None = None) -> tuple[SweepMeta, list[ResultRow]]:
     """Read a sweep folder: (sweep.json as a dict, the last results row per config)."""
     meta = read_meta(directory)
-    return meta, read_rows(Path(directory) / RESULTS_FILE, warnings)
+    return meta, read_rows(Path(directory) / RESULTS_FILE, warnings, n_layers_of(meta))
+
+
+def n_layers_of(meta: SweepMeta) -> int | None:
+    """sweep.json's model.n_layers (None when absent; ``read_meta`` has checked its range)."""
+    model = meta.get("model")
+    n = model.get("n_layers") if isinstance(model, dict) else None
+    return n if isinstance(n, int) and not isinstance(n, bool) else None
 
 
 def append_row(path: Path, row: ResultRow) -> None:
