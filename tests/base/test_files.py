@@ -39,8 +39,11 @@ def test_write_atomic_replaces_whole_files_and_leaves_nothing_on_failure(
     files.write_atomic(path, "one")
     files.write_atomic(path, b"two")
     assert path.read_text() == "two" and sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
-    with pytest.raises(OutputError, match=r"a\.json: cannot write .*; fix it"):
+    # The caller's fix is for a full disk; other errors get the fix for their errno.
+    with pytest.raises(OutputError, match=r"a\.json: cannot write .*; check the path \(the folder must exist\)"):
         files.write_atomic(tmp_path / "missing" / "a.json", "x", fix="fix it")
+    full = OSError(errno.ENOSPC, "No space left on device")
+    assert str(files.write_error(path, full, "fix it")).endswith("cannot write (No space left on device); fix it")
 
     def interrupted(fd: int) -> None:
         raise KeyboardInterrupt

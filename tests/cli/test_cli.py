@@ -133,7 +133,8 @@ def test_a_stray_os_error_is_one_line(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(inspect_module, "describe_model", denied)
     r = CliRunner().invoke(app, ["inspect", str(model)])
     assert r.exit_code == 2
-    assert r.output == f"rys-gguf: error: {tmp_path / 'x'}: Permission denied\n"
+    fix = "check the permissions of the file and its folder, or write elsewhere"  # by errno
+    assert r.output == f"rys-gguf: error: {tmp_path / 'x'}: Permission denied; {fix}\n"
     monkeypatch.setenv("RYS_DEBUG", "1")
     r = CliRunner().invoke(app, ["inspect", str(model)])
     assert isinstance(r.exception, PermissionError)  # the traceback is kept for debugging
