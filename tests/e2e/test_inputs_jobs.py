@@ -38,6 +38,7 @@ from rys_gguf.errors import LlamaError
 from rys_gguf.gguffile.spec import ValueType
 from rys_gguf.gguffile.writer import encode_kv
 
+LAYERS_0_2 = ("token_embd.weight", "blk.0.n.weight", "blk.2.n.weight")  # layer 1 has no tensor
 LATIN1 = "# caf\xe9 configs\n1,2\n".encode("latin-1")
 
 
@@ -136,6 +137,14 @@ def _source_run(error: Callable[[Path], BaseException]) -> Setup:
     return setup
 
 
+def _cannot_load(path: Path) -> BaseException:
+    return LlamaError(f"{path}: cannot load (injected); check the file")
+
+
+def _ctrl_c(path: Path) -> BaseException:
+    return KeyboardInterrupt()
+
+
 def _converter_writes(model: Callable[[Path], Path]) -> Setup:
     """The converter stubbed to write ``model`` where the real one writes (the work folder)."""
 
@@ -173,8 +182,7 @@ CASES: dict[str, Case] = {
     ),
     "build-layer-missing": Case(
         4,
-        lambda i: ["build", i.gguf(3, ["token_embd.weight", "blk.0.n.weight", "blk.2.n.weight"]), i.out / "o.gguf"]
-        + ["-c", "0,1"],
+        lambda i: ["build", i.gguf(3, [*LAYERS_0_2]), i.out / "o.gguf", "-c", "0,1"],
         lambda i: str(i.folder / "lying.gguf"),
         "none for layer 1",
     ),
@@ -186,9 +194,11 @@ CASES: dict[str, Case] = {
     ),
     # kind 6: text that is not UTF-8
     "configs-not-utf8": Case(
-        6, lambda i: _scan("--configs", i.file("configs.txt", LATIN1))(i), lambda i: str(i.folder / "configs.txt"),
+        6,
+        lambda i: _scan("--configs", i.file("configs.txt", LATIN1))(i),
+        lambda i: str(i.folder / "configs.txt"),
         "save it as UTF-8",
-    ),  # fmt: skip
+    ),
     "eq-set-not-utf8": Case(
         6,
         lambda i: _scan("--eq-set", i.file("eq.json", b'{"1": "caf\xe9"}'))(i),
@@ -266,10 +276,8 @@ CASES: dict[str, Case] = {
         setup=_interrupted_copy,
         code=130,
     ),
-    "eval-source-fails": Case(
-        9, _eval, lambda i: str(i.model), "(injected)", setup=_source_run(lambda p: LlamaError(f"{p}: cannot load (injected); check the file"))
-    ),
-    "eval-interrupted": Case(9, _eval, lambda i: "", "interrupted", setup=_source_run(lambda p: KeyboardInterrupt()), code=130),
+    "eval-source-fails": Case(9, _eval, lambda i: str(i.model), "(injected)", setup=_source_run(_cannot_load)),
+    "eval-interrupted": Case(9, _eval, lambda i: "", "interrupted", setup=_source_run(_ctrl_c), code=130),
 }
 KINDS = {kind: [name for name, case in CASES.items() if case.kind == kind] for kind in (4, 6, 9)}
 
