@@ -161,11 +161,10 @@ def _converter_writes(model: Callable[[Path], Path]) -> Setup:
     return setup
 
 
-def _lying_conversion(root: Path) -> Path:
-    """What a faulty converter might write: a block count of 4 over tensors for 2 layers."""
+def _truncated_conversion(root: Path) -> Path:
+    """What a converter stopped by a full disk might leave: a GGUF cut short."""
     path = root / "converted.gguf"  # beside the inputs: not an input the command sees
-    count = {"llama.block_count": encode_kv("llama.block_count", ValueType.UINT32, 4)}
-    path.write_bytes(small_gguf(n_layers=2, replace_kv=count)[0])
+    path.write_bytes(small_gguf(n_layers=2)[0][:200])
     return path
 
 
@@ -244,8 +243,8 @@ CASES: dict[str, Case] = {
         9,
         lambda i: ["convert", i.hf(n_layers=4), i.out / "c.gguf", "-c", "1,2", "-q"],
         lambda i: str(i.out / "c.gguf"),
-        "block_count is 4",
-        setup=_converter_writes(_lying_conversion),
+        "cannot be used (truncated",
+        setup=_converter_writes(_truncated_conversion),
     ),
     "lmstudio-cross-device": Case(
         9,
