@@ -169,7 +169,9 @@ def staged(paths: Sequence[Path]) -> Iterator[list[Path]]:
             renamed.append(final)
     except OSError as e:
         if e.errno == errno.ENOSPC:
-            raise OutputError(f"{paths[0]}: disk full while writing; nothing was written") from None
+            raise OutputError(
+                f"{paths[0]}: disk full while writing; nothing was written: free some disk space or write elsewhere"
+            ) from None
         raise write_error(paths[0], e) from None
     finally:
         if len(renamed) < len(paths):
