@@ -194,8 +194,10 @@ def check_shapes(config_file: Path, config: dict[str, Any], shapes: dict[str, tu
     embed = max(embeds, default=None)
     if embed is None:
         return
+    # A model that projects its embeddings (OPT's word_embed_proj_dim) has narrower ones by design.
+    projected = claim("word_embed_proj_dim", "embedding_size", "embedding_dim") is not None
     for keys, have, what in (
-        (("hidden_size", "n_embd", "d_model"), embed[1], "a hidden size of"),
+        (() if projected else ("hidden_size", "n_embd", "d_model"), embed[1], "a hidden size of"),
         (("vocab_size",), embed[0], "a vocabulary of"),
     ):
         found = claim(*keys)

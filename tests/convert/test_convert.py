@@ -404,6 +404,7 @@ def test_config_claiming_more_than_the_weights_is_refused_before_anything_runs(
         ({}, {**llama_shapes(2), "vision_tower.encoder.layers.5.norm.weight": [8]}),  # a vision tower's layers
         ({}, {**llama_shapes(2), "vision_tower.embeddings.word_embeddings.weight": [4, 4]}),  # a smaller embedding
         ({"hidden_size": 64}, {"model.layers.0.norm.weight": [8], "model.layers.1.norm.weight": [8]}),  # none
+        ({"hidden_size": 64, "word_embed_proj_dim": 8}, llama_shapes(2)),  # projected embeddings (OPT)
     ],
 )
 def test_claims_the_weights_cover_are_accepted(claims: dict[str, Any], shapes: dict[str, list[int]]) -> None:
