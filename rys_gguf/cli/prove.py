@@ -90,7 +90,10 @@ def eval(
     with Reporter(quiet, numbered=True) as shown:
         if sweep is not None:
             folder = out or sweep
-            with sweep_models(sweep, top) as (source, candidates), new_folder(folder, "pass another --out"):
+            with (
+                sweep_models(sweep, top, shown.on_event) as (source, candidates),
+                new_folder(folder, "pass another --out"),
+            ):
                 result = run_eval(source, candidates, folder, options, progress=shown.progress, on_event=shown.on_event)
         else:
             assert src is not None and rys is not None

@@ -305,15 +305,16 @@ def read_source(path: Path, key: str, shapes: Sequence[Shape]) -> Run | None:
 
 
 @contextlib.contextmanager
-def sweep_models(directory: Path, top: int) -> Iterator[tuple[Path, list[Candidate]]]:
+def sweep_models(directory: Path, top: int, on_event: OnEvent | None = None) -> Iterator[tuple[Path, list[Candidate]]]:
     """The sweep's model and its ``top`` best configs, built into a work folder in the sweep
-    folder that is removed afterwards (and, after a kill, by the next run)."""
+    folder that is removed afterwards (and, after a kill, by the next run); what the report
+    warns about reading the sweep comes to ``on_event``."""
     from ..builder.job import build
     from ..report.write import ReportOptions, write_report
     from ..sweepfolder.records import read_meta
 
     meta = read_meta(directory)
-    summary = write_report(directory, ReportOptions(png=False))
+    summary = write_report(directory, ReportOptions(png=False), on_event=on_event)
     source = Path(meta["model"]["path"])
     picks = summary.shortlist(top)  # the same list validate --top takes
     if not picks:

@@ -116,7 +116,7 @@ def run_validation(
     o = options
     directory = Path(directory)
     meta = read_meta(directory)
-    summary = write_report(directory, ReportOptions(png=False))
+    summary = write_report(directory, ReportOptions(png=False), on_event=on_event)  # its warnings, once
     configs = summary.shortlist(o.top)
     if not configs:
         raise ScanError(f"{directory}: no scored configs to validate yet; run the scan first")

@@ -55,7 +55,10 @@ def write_report(
     metric, top, png = options.metric, options.top, options.png
     directory, warnings = Path(directory), list[str]()
     meta, rows = read_sweep(directory, warnings)
-    summary = summarize(meta, rows, read_skipped(directory), metric, directory)
+    try:
+        summary = summarize(meta, rows, read_skipped(directory), metric, directory)
+    except ScanError as e:  # e.g. the baseline's row was skipped: say which lines were
+        raise ScanError("; ".join([str(e), *warnings])) from None
     try:
         drawn = ("math", "eq", "sum" if metric == "sum" else "z")
         summary = replace(summary, search=search_view(directory, rows, summary.n_layers, metric, drawn))

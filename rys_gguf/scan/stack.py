@@ -26,7 +26,7 @@ from ..arch import check_path
 from ..builder.layout import BuildOptions
 from ..builder.source import model_constraints
 from ..errors import PlanError, RysError, ScanError
-from ..events import OnEvent, Progress
+from ..events import Note, OnEvent, Progress, emit
 from ..gguffile.reader import GGUFModel
 from ..llama.options import RuntimeOptions
 from ..plan import format_blocks, parse_blocks, parse_plan
@@ -150,8 +150,8 @@ def run_stack(
             return False
         return True
 
-    def known() -> tuple[dict[tuple[int, ...], float], list[str]]:
-        rows = read_rows(directory / RESULTS_FILE)
+    def known(warnings: list[str] | None = None) -> tuple[dict[tuple[int, ...], float], list[str]]:
+        rows = read_rows(directory / RESULTS_FILE, warnings)
         singles = [r["config"] for r in rows if _single(r["config"])]
         scores = stack_scores(deltas_of(rows), spec.metric, singles)
         by_path: dict[tuple[int, ...], float] = {}
@@ -163,7 +163,10 @@ def run_stack(
             by_path.setdefault(plan.path, value - spec.penalty * plan.n_extra)
         return by_path, singles
 
-    by_path, singles = known()
+    warnings: list[str] = []
+    by_path, singles = known(warnings)
+    for warning in warnings:  # rows that cannot be used: named once, before the first depth
+        emit(on_event, Note(warning, warning=True))
     seeds = []
     for config in singles:
         plan = parse_plan(config, n_layers)

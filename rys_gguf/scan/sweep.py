@@ -150,7 +150,10 @@ def run_scan(
         write_json_atomic(out_dir / SKIPPED_FILE, {"count": len(skipped), "configs": skipped})
         drop_partial_line(out_dir / RESULTS_FILE)  # a kill -9 mid-append must not glue two rows together
         finished = FINISHED if options.early_stop else ("ok", "failed")  # --no-early-stop rescores them
-        done = {r["config"] for r in read_rows(out_dir / RESULTS_FILE) if r.get("status") in finished}
+        warnings: list[str] = []  # rows that cannot be used are measured again
+        done = {r["config"] for r in read_rows(out_dir / RESULTS_FILE, warnings) if r.get("status") in finished}
+        for warning in warnings:
+            emit(on_event, Note(warning, warning=True))
         todo = [p for p in sweep.configs if p.spec not in done]
         if not (options.grid.configs or options.grid.configs_file):  # explicit lists leave a search's record
             record_search(out_dir, search, options)

@@ -22,6 +22,8 @@ from ..errors import ProbeError, ScanError
 from ..files import RESUME_FIX, write_atomic, write_error
 from ..probes import ProbeSpec, load_probe_set
 from ..untrusted import safe_json
+from .checks import FORMAT as FORMAT
+from .checks import STATUSES, check_meta, row_problem, skipped_rows_warning
 
 SWEEP_FILE = "sweep.json"
 RESULTS_FILE = "results.jsonl"
@@ -30,10 +32,9 @@ VALIDATION_FILE = "validation.jsonl"
 VALIDATION_DIR = "validation"
 SEARCH_FILE = "search.json"  # what a search was asked (strategy, budget, seed, the configs it chose among)
 BASELINE = "0,0"  # the unchanged model: measured first, the reference of every delta
-FORMAT = 1
 # A row with one of these is done (a resumed scan skips it); only "ok" rows carry scores. An
 # early-stopped config produced garbage from its first answers and was cut short (never a zero).
-FINISHED = ("ok", "failed", "early-stopped")
+FINISHED = STATUSES
 
 
 class ModelInfo(TypedDict, total=False):
@@ -96,7 +97,7 @@ class ResultRow(_Config, total=False):
 
 
 def read_meta(directory: Path) -> SweepMeta:
-    """Read DIR/sweep.json; raises ScanError when it is missing or not a JSON object."""
+    """Read DIR/sweep.json; raises ScanError when it is missing, not JSON or a field is wrong (``checks``)."""
     path = Path(directory) / SWEEP_FILE
     if not path.is_file():
         where = "" if Path(directory).is_dir() else " (the folder does not exist)"
@@ -105,16 +106,18 @@ def read_meta(directory: Path) -> SweepMeta:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ScanError(f"{path}: not readable JSON ({e}); restore it or rerun the scan") from None
-    if not isinstance(meta, dict):
-        raise ScanError(f"{path}: expected a JSON object, got {type(meta).__name__}")
+    check_meta(meta, path)
     return cast(SweepMeta, meta)
 
 
-def read_rows(path: Path, warnings: list[str] | None = None) -> list[ResultRow]:
-    """Read a results .jsonl file, keeping the last row per config (in first-seen order).
+def read_rows(path: Path, warnings: list[str] | None = None, n_layers: int | None = None) -> list[ResultRow]:
+    """Read a results .jsonl file, keeping the last usable row per config (in first-seen order).
 
     A malformed line raises ScanError naming the line; a malformed LAST line (a crash mid-write)
-    is dropped and reported in ``warnings``. A missing file reads as no rows.
+    is dropped and reported in ``warnings``. A row that cannot be used (``checks.row_problem``
+    against ``n_layers``, by default the layer count in the sweep.json beside the file) is
+    skipped, as if the line were deleted, and named in one warning unless a later line of its
+    config replaces it. A missing file reads as no rows.
     """
     path = Path(path)
     if not path.exists():
@@ -125,9 +128,12 @@ def read_rows(path: Path, warnings: list[str] | None = None) -> list[ResultRow]:
         lines = path.read_text(encoding="utf-8").split("\n")
     except (OSError, UnicodeDecodeError) as e:
         raise ScanError(f"{path}: cannot be read ({e})") from None
+    if n_layers is None and (path.parent / SWEEP_FILE).is_file():
+        n_layers = read_meta(path.parent)["model"]["n_layers"]
     while lines and not lines[-1].strip():
         lines.pop()
     rows: dict[str, ResultRow] = {}
+    skipped: dict[str, tuple[int, str]] = {}  # config -> its last line, when that line cannot be used
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -140,8 +146,15 @@ def read_rows(path: Path, warnings: list[str] | None = None) -> list[ResultRow]:
                 break
             raise ScanError(f"{path}:{n}: not valid JSON ({e.msg}); delete that line to rescan the config") from None
         if not isinstance(row, dict) or not isinstance(row.get("config"), str):
-            raise ScanError(f"{path}:{n}: expected a JSON object with a string 'config'")
+            raise ScanError(f"{path}:{n}: expected a JSON object with a string 'config'; fix or delete that line")
+        problem = row_problem(row, n_layers)
+        if problem is not None:
+            skipped[row["config"]] = (n, problem)
+            continue
+        skipped.pop(row["config"], None)
         rows[row["config"]] = cast(ResultRow, row)
+    if skipped and warnings is not None:
+        warnings.append(skipped_rows_warning(path, sorted(skipped.values())))
     return list(rows.values())
 
 
