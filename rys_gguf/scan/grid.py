@@ -11,6 +11,7 @@ from ..arch import check_path
 from ..builder.layout import BuildOptions
 from ..builder.source import model_constraints
 from ..errors import RysError, ScanError
+from ..files import read_text
 from ..gguffile.reader import GGUFModel
 from ..plan import LayerPlan, block_grid, canonical, parse_plan
 from ..sweepfolder.records import BASELINE
@@ -38,10 +39,7 @@ class SweepPlan:
 def read_config_file(path: Path, n_layers: int) -> list[LayerPlan]:
     """One spec per line ('#' comments and blank lines ignored); errors name the line. A config
     spelled several ways (``4,8``, ``[4,8]``, its ``layers:`` path) is one plan, under its one key."""
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as e:
-        raise ScanError(f"{path}: cannot read the configs file ({e.strerror or e})") from None
+    lines = read_text(path, "configs file").splitlines()
     plans = []
     for no, line in enumerate(lines, start=1):
         text = line.split("#", 1)[0].strip()
