@@ -8,6 +8,10 @@
 - Folder locks (`try_lock`, `waiting_lock`): held by a live process, released by the kernel when it dies.
 - The cache folder (`cache_dir`), the byte copy loop (`copy_range`) and byte counts for people
   (`format_bytes`).
+- The edges users see: their text files read as UTF-8 or refused in one line (`read_text`), a
+  folder created for an output and removed again if the command fails before anything lands in
+  it (`new_folder`), an OS error's fix by its errno (`os_fix`), and a temporary's name in a
+  message replaced by the output it stands for (`public_names`).
 
 Left out: anything format-specific.
 """
@@ -26,7 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
-from .errors import OutputError
+from .errors import OutputError, RysError
 from .events import Progress
 
 CACHE_ENV = "RYS_CACHE_DIR"
@@ -67,8 +71,84 @@ def _alive(pid: int) -> bool:
 
 
 def write_error(path: Path, e: OSError, fix: str = "free some disk space or write elsewhere") -> OutputError:
-    """The one-line error for a failed write of ``path``."""
-    return OutputError(f"{path}: cannot write ({e.strerror or e}); {fix}")
+    """The one-line error for a failed write of ``path``; ``fix`` is for a full disk, other errnos
+    (permissions, a read-only file system) get their own (`os_fix`)."""
+    if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+        fix = os_fix(e, fix)
+    return OutputError(f"{public_names(str(path))}: cannot write ({e.strerror or e}); {fix}")
+
+
+# What to do about an OS error, by errno: the messages the OS gives ("File exists") say what
+# went wrong, not what to change.
+_ERRNO_FIXES = {
+    errno.EEXIST: "something of that name is in the way: remove it or choose another path",
+    errno.ENOTDIR: "a part of the path is a file, not a folder: choose another path",
+    errno.EISDIR: "that is a folder: give a file name",
+    errno.ENOENT: "check the path (the folder must exist)",
+    errno.EACCES: "check the permissions of the file and its folder, or write elsewhere",
+    errno.EPERM: "check the permissions of the file and its folder, or write elsewhere",
+    errno.EROFS: "the file system is read-only: write elsewhere",
+    errno.ENOSPC: "free some disk space or write elsewhere",
+    errno.EDQUOT: "your disk quota is used up: free some space or write elsewhere",
+    errno.ENAMETOOLONG: "choose a shorter name",
+    errno.EMFILE: "too many open files: raise the limit (ulimit -n) and rerun",
+}
+
+
+def os_fix(e: OSError, default: str = "check the path and rerun") -> str:
+    """The fix for an OS error, by its errno (``default`` for the others)."""
+    return _ERRNO_FIXES.get(e.errno or 0, default)
+
+
+# A temporary in a message (``DIR/.NAME.partial-PID[-TAG][/inner]``) stands for DIR/NAME.
+_TEMP_IN_TEXT = re.compile(r"(?P<dir>[^\s'\"]*/)?\.(?P<name>[^/\s'\"]+?)\.partial-\d+(?:-\w+)?(?:/[^\s'\":;,()]*)?")
+
+
+def public_names(text: str) -> str:
+    """``text`` with every temporary's path replaced by the output it becomes (users never see
+    the temporary: it is gone when the message is read)."""
+    return _TEMP_IN_TEXT.sub(lambda m: (m["dir"] or "") + m["name"], text)
+
+
+def read_text(path: Path, what: str = "file") -> str:
+    """A user's text file as UTF-8; an unreadable or non-UTF-8 file is one line naming the file,
+    the byte at fault and the fix. ``what`` says what the file is for ("configs file")."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as e:
+        raise RysError(f"{path}: cannot read the {what} ({e.strerror or e}); {os_fix(e)}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise RysError(
+            f"{path}:{line}: the {what} is not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); "
+            "save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+        ) from None
+
+
+@contextlib.contextmanager
+def new_folder(path: Path, fix: str = "choose another output folder") -> Iterator[Path]:
+    """Create ``path`` (and missing parents) for a command's output; if the body fails or is
+    interrupted, remove the folders created here that are still empty, so a refused command
+    leaves nothing behind (a folder that existed before is never removed)."""
+    created = [p for p in (path, *path.parents) if not p.exists()][::-1]  # outermost first
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        for p in reversed(created):
+            with contextlib.suppress(OSError):
+                p.rmdir()
+        raise OutputError(f"{path}: cannot create the folder ({e.strerror or e}); {os_fix(e, fix)}") from None
+    try:
+        yield path
+    except BaseException:
+        for p in reversed(created):  # innermost first; rmdir refuses a folder that is not empty
+            try:
+                p.rmdir()
+            except OSError:
+                break
+        raise
 
 
 @contextlib.contextmanager
@@ -89,7 +169,9 @@ def staged(paths: Sequence[Path]) -> Iterator[list[Path]]:
             renamed.append(final)
     except OSError as e:
         if e.errno == errno.ENOSPC:
-            raise OutputError(f"{paths[0]}: disk full while writing; nothing was written") from None
+            raise OutputError(
+                f"{paths[0]}: disk full while writing; nothing was written: free some disk space or write elsewhere"
+            ) from None
         raise write_error(paths[0], e) from None
     finally:
         if len(renamed) < len(paths):

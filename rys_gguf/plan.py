@@ -8,6 +8,9 @@ A plan is the list of source layers in execution order. Grammar (the original RY
   after the last occurrence of layer j-1 in the current list.
 - ``layers:0,1,2,...``: an explicit path.
 
+One config has many spellings (``4,8``, ``4, 8``, ``[4,8]``, ``blocks:4,8``, its ``layers:`` path);
+``canonical`` gives each layer path one key, so a sweep measures and ranks it once.
+
 Pure: no files, no numpy. Everything else (metadata, tensors, scan grids) derives from the path.
 """
 
@@ -38,6 +41,11 @@ class LayerPlan:
     @property
     def is_identity(self) -> bool:
         return self.path == tuple(range(self.n_layers))
+
+    @property
+    def single_block(self) -> tuple[int, int] | None:
+        """The one block (i, j) whose path this is ((0, 0): the unchanged model), else None."""
+        return single_block(self.path, self.n_layers)
 
 
 def expand_blocks(blocks: list[tuple[int, int]], n_layers: int) -> list[int]:
@@ -86,6 +94,35 @@ def parse_plan(spec: str, n_layers: int) -> LayerPlan:
     blocks = parse_blocks(spec)
     path = expand_blocks(blocks, n_layers)
     return LayerPlan(tuple(path), n_layers, format_blocks(blocks))
+
+
+def single_block(path: Sequence[int], n_layers: int) -> tuple[int, int] | None:
+    """The one block (i, j) that expands to ``path`` ((0, 0) for the unchanged model), else None."""
+    path = tuple(path)
+    n_extra = len(path) - n_layers
+    if n_extra == 0:
+        return (0, 0) if path == tuple(range(n_layers)) else None
+    # A block i,j is 0..j-1 then i..N-1: j is where the path first steps back, i = j - n_extra.
+    j = next((k for k, layer in enumerate(path) if layer != k), None)
+    if n_extra < 0 or j is None or j - n_extra < 0:
+        return None
+    i = j - n_extra
+    return (i, j) if path == (*range(j), *range(i, n_layers)) else None
+
+
+def canonical(plan: LayerPlan) -> LayerPlan:
+    """``plan`` under its one key: a path that one block expands to is spelled ``i,j`` (a
+    ``layers:`` path included); other specs keep their normalised spelling (no spaces, brackets
+    or ``blocks:`` prefix)."""
+    block = plan.single_block
+    if block is None:
+        return plan
+    return LayerPlan(plan.path, plan.n_layers, format_blocks([block]))
+
+
+def canonical_spec(spec: str, n_layers: int) -> str:
+    """The one key of a config spec on a model of ``n_layers`` layers; raises PlanError."""
+    return canonical(parse_plan(spec, n_layers)).spec
 
 
 def parse_blocks(spec: str) -> list[tuple[int, int]]:

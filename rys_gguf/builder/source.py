@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..arch import INDEXER_TYPES_KEY, LLAMA_MAX_LAYERS, Constraints, read_constraints
 from ..errors import GGUFFormatError
 from ..gguffile.reader import GGUFModel
-from ..gguffile.spec import INTEGER_TYPES, ValueType, block_count_key
+from ..gguffile.spec import INTEGER_TYPES, LAYER_RE, ValueType, block_count_key
 
 PATH_KEY = "rys.layer_path"
 CONFIG_KEY = "rys.config"
@@ -31,9 +31,27 @@ def layer_count(model: GGUFModel) -> int:
     return n
 
 
+def check_layer_tensors(model: GGUFModel, n: int) -> None:
+    """Refuse a block count that claims layers no tensor belongs to (llama.cpp cannot load them).
+
+    Only a claim larger than the weights is refused here: tensors beyond the count are
+    `map_tensors`'s to name, and a layer the count leaves out is an MTP tail or a vision tower.
+    """
+    held = {int(m[1]) for t in model.tensors if (m := LAYER_RE.match(t.name))}
+    missing = next((k for k in range(n) if k not in held), None)
+    if missing is not None:
+        key = block_count_key(model.architecture)
+        have = len(held & set(range(n)))
+        raise GGUFFormatError(
+            f"{model.path}: {key} is {n} but its tensors hold {have} of those layers (none for layer "
+            f"{missing}); the metadata does not match the weights: re-convert or re-download the model"
+        )
+
+
 def model_constraints(model: GGUFModel) -> Constraints:
     """Constraints of an opened model, from its metadata (counts checked against the layers)."""
     n = layer_count(model)
+    check_layer_tensors(model, n)
     c = read_constraints(model.architecture, n, model.get)
     for what, count, limit in (
         ("nextn_predict_layers", c.n_tail, n - 1),

@@ -4,7 +4,8 @@ Command modules declare their commands (``options.command``); this module adds t
 owns the boundary (`main`): a RysError, a stray OSError, or a usage error (an unknown option,
 a missing argument, a value out of range) becomes one line on stderr and exit code 2 (with the
 traceback when RYS_DEBUG=1), escaped by ``untrusted.safe_line`` since messages quote names and
-strings from files; Ctrl-C exits with 130. Heavy imports wait until a command runs.
+strings from files; a stray OSError gets its fix by errno, and a temporary named in any message
+is replaced by the output it stands for. Ctrl-C exits with 130. Heavy imports wait until a command runs.
 """
 
 from __future__ import annotations
@@ -65,13 +66,17 @@ def debug() -> bool:
 
 
 def _os_message(e: OSError) -> str:
+    from ..files import os_fix
+
     where = f"{e.filename}: " if e.filename else ""
-    return f"{where}{e.strerror or e}"
+    return f"{where}{e.strerror or e}; {os_fix(e)}"
 
 
 def _fail(message: str) -> int:
     # Messages quote file names and strings from files: one line, nothing a terminal acts on.
-    sys.stderr.write(f"{PROG}: error: {safe_line(message, MAX_MESSAGE)}\n")
+    from ..files import public_names
+
+    sys.stderr.write(f"{PROG}: error: {safe_line(public_names(message), MAX_MESSAGE)}\n")
     return EXIT_ERROR
 
 

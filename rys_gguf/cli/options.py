@@ -42,7 +42,35 @@ def parse_size(text: str, option: str = "--split-max-size") -> int:
     if not m:
         raise OptionError(f"{option} {text!r}: expected a size like 50G or 500M")
     scale = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}[m[2].upper()]
-    return int(float(m[1]) * scale)
+    n = int(float(m[1]) * scale)
+    if n < 1:
+        raise OptionError(f"{option} {text!r}: expected a size of at least 1 byte, like 50G or 500M")
+    return n
+
+
+def checked_number(
+    value: float, option: str, low: float = -math.inf, high: float = math.inf, *, text: str = "", example: str = ""
+) -> Any:
+    """``value`` if it is a finite number in [low, high], else one line naming the option, the
+    range and an example: the one place option values are range-checked."""
+    if not (math.isfinite(value) and low <= value <= high):
+        span = f">= {low:g}" if high == math.inf else f"in [{low:g}, {high:g}]"
+        hint = f", e.g. {example}" if example else ""
+        raise OptionError(f"{option} {text or value!r}: expected a number {span}{hint}")
+    return value
+
+
+def in_range(low: float, high: float = math.inf, example: str = "") -> Callable[..., Any]:
+    """A typer callback for a float option: NaN, infinities and values outside [low, high] are
+    refused (typer's own min/max let NaN through)."""
+
+    def check(ctx: typer.Context, param: typer.CallbackParam, value: float | None) -> float | None:
+        if value is None or ctx.resilient_parsing:
+            return value
+        option = max(param.opts, key=len) if param.opts else str(param.name)
+        return checked_number(value, option, low, high, text=f"{value:g}", example=example)  # type: ignore[no-any-return]
+
+    return check
 
 
 def parse_floats(text: str | None, option: str) -> tuple[float, ...] | None:
@@ -267,7 +295,11 @@ NEq = Annotated[int | None, typer.Option("--n-eq", min=1, help="Use only the fir
 MinParseRate = Annotated[
     float,
     typer.Option(
-        "--min-parse-rate", min=0.0, max=1.0, help="Stop when the baseline parses fewer answers than this share."
+        "--min-parse-rate",
+        min=0.0,
+        max=1.0,
+        callback=in_range(0, 1, "0.5"),
+        help="Stop when the baseline parses fewer answers than this share.",
     ),
 ]
 
@@ -463,7 +495,7 @@ SEARCH = family(
         help="What a search measures: N configs, a share of those allowed, or a time (8h, 90m: "
         "counted from the baseline's time, no config started that cannot end in time) [default: 10%].",
     ),
-    option("search_seed", int, 0, "--search-seed", help="Seed of the search's random choices."),
+    option("search_seed", int, 0, "--search-seed", min=0, help="Seed of the search's random choices."),
     option(
         "metric",
         Metric,
@@ -529,6 +561,7 @@ WORKERS = family(
         "--min-parse-rate",
         min=0.0,
         max=1.0,
+        callback=in_range(0, 1, "0.5"),
         help="Stop when the baseline parses fewer answers than this share.",
     ),
     option(

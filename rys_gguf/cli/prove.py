@@ -76,6 +76,7 @@ def eval(
     quiet: Quiet = False,
 ) -> None:
     """Score SRC and RYS (or a sweep's best configs) on lm-evaluation-harness tasks, with paired intervals."""
+    from ..files import new_folder
     from ..prove.eval import Candidate, EvalOptions, run_eval, sweep_models
     from ..report.tables import eval_markdown
     from ..untrusted import safe_block, safe_line
@@ -89,14 +90,18 @@ def eval(
     with Reporter(quiet, numbered=True) as shown:
         if sweep is not None:
             folder = out or sweep
-            with sweep_models(sweep, top) as (source, candidates):
+            with (
+                sweep_models(sweep, top, shown.on_event) as (source, candidates),
+                new_folder(folder, "pass another --out"),
+            ):
                 result = run_eval(source, candidates, folder, options, progress=shown.progress, on_event=shown.on_event)
         else:
             assert src is not None and rys is not None
             folder = out or rys.with_name(rys.stem + "-eval")
-            result = run_eval(
-                src, [Candidate(rys.stem, rys)], folder, options, progress=shown.progress, on_event=shown.on_event
-            )
+            with new_folder(folder, "pass another --out"):  # removed again if the run fails before writing to it
+                result = run_eval(
+                    src, [Candidate(rys.stem, rys)], folder, options, progress=shown.progress, on_event=shown.on_event
+                )
     echo(safe_block(eval_markdown(result.data)))
     echo(f"\nwrote {safe_line(result.path)} and {safe_line(folder / 'report.md')}")
 

@@ -97,8 +97,12 @@ def merge(
     """Join sweeps of one model and probe set (one row per config: ok over failed, then latest)."""
     from ..report.write import ReportOptions, write_report
     from ..sweepfolder.merge import merge_sweeps
+    from ..sweepfolder.metric import check_metric
+    from ..sweepfolder.records import read_meta
     from ..untrusted import safe_line
 
+    if not no_report and dirs:  # a metric the sweeps cannot rank by is refused before anything is written
+        check_metric(metric, read_meta(dirs[0]), dirs[0])
     with Reporter(True) as shown:
         result = merge_sweeps(out, dirs, on_event=shown.on_event)
     echo(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import struct
 from dataclasses import dataclass
 from math import prod
@@ -50,8 +51,13 @@ def read_hf_dir(path: Path) -> HFModel:
     config = _read_config(path)
     files = _weight_files(path)
     n_params = 0
+    shapes: dict[str, tuple[str, list[int]]] = {}
     for f in files:
-        n_params += _count_params(f, config)
+        n, found = _count_params(f, config)
+        n_params += n
+        shapes.update(found)
+    if shapes and all(f.suffix == ".safetensors" for f in files):
+        check_shapes(path / "config.json", config, shapes)
     archs = config.get("architectures")
     return HFModel(
         path=path,
@@ -118,8 +124,9 @@ def _indexed_files(index: Path) -> list[Path]:
     return [index.parent / n for n in names]
 
 
-def _count_params(f: Path, config: dict[str, Any]) -> int:
-    """Parameters in one weight file (exact for safetensors, estimated for .bin)."""
+def _count_params(f: Path, config: dict[str, Any]) -> tuple[int, dict[str, tuple[str, list[int]]]]:
+    """Parameters in one weight file (exact for safetensors, estimated for .bin), and the shape
+    of each tensor its header lists (none for .bin)."""
     size = f.stat().st_size
     with open(f, "rb") as fh:
         head = fh.read(8)
@@ -127,7 +134,7 @@ def _count_params(f: Path, config: dict[str, Any]) -> int:
             raise ConvertError(f"{f} is a Git LFS pointer, not the weights; run git lfs pull")
         if f.suffix != ".safetensors":
             dtype = config.get("torch_dtype") or config.get("dtype") or "bfloat16"
-            return size // _DTYPE_BYTES.get(str(dtype), 2)
+            return size // _DTYPE_BYTES.get(str(dtype), 2), {}
         if len(head) < 8:
             raise ConvertError(f"{f} is truncated ({size} bytes); {DOWNLOAD_HINT}")
         (n_header,) = struct.unpack("<Q", head)
@@ -143,7 +150,67 @@ def _count_params(f: Path, config: dict[str, Any]) -> int:
     end = max((int(t.get("data_offsets", [0, 0])[1]) for t in tensors), default=0)
     if size < 8 + n_header + end:
         raise ConvertError(f"{f} is truncated ({size} of {8 + n_header + end} bytes); {DOWNLOAD_HINT}")
-    return sum(prod(int(d) for d in t.get("shape", [])) for t in tensors)
+    shapes = {
+        k: (str(t.get("dtype")), [int(d) for d in t["shape"]])
+        for k, t in header.items()
+        if isinstance(t, dict) and isinstance(t.get("shape"), list) and all(isinstance(d, int) for d in t["shape"])
+    }
+    return sum(prod(int(d) for d in t.get("shape", [])) for t in tensors), shapes
+
+
+# Layer tensors: model.layers.N. (Llama, Qwen, Gemma, Mistral...), transformer.h.N. (GPT-2, Falcon),
+# blocks.N. and layer.N.; the embedding: embed_tokens, wte, word_embeddings, tok_embeddings.
+_LAYER_RE = re.compile(r"(?:^|\.)(?:layers|h|blocks|layer)\.(\d+)\.")
+_FLOATS = {"F64", "F32", "F16", "BF16"}
+_EMBED_RE = re.compile(r"(?:^|\.)(?:embed_tokens|wte|word_embeddings|tok_embeddings)\.weight$")
+
+
+def check_shapes(config_file: Path, config: dict[str, Any], shapes: dict[str, tuple[str, list[int]]]) -> None:
+    """Refuse a config.json that claims more layers, a wider hidden size or a bigger vocabulary than
+    the safetensors hold: the converter would write metadata llama.cpp cannot load.
+
+    Only claims larger than the weights are refused. A config may rightly claim fewer: the layer
+    tensors of a vision tower or of MTP heads count in the weights but not in num_hidden_layers,
+    and an embedding may be padded past the vocabulary.
+    """
+    text = config.get("text_config")
+    claims = [c for c in (text, config) if isinstance(c, dict)]  # a multimodal model's text part first
+
+    def claim(*keys: str) -> tuple[str, int] | None:
+        for c in claims:
+            for key in keys:
+                v = c.get(key)
+                if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+                    return key, v
+        return None
+
+    layers = {int(m[1]) for name in shapes if (m := _LAYER_RE.search(name))}
+    n_layers = claim("num_hidden_layers", "n_layer", "num_layers", "n_layers")
+    if n_layers and layers and n_layers[1] > len(layers):
+        _refuse(config_file, n_layers, f"{len(layers)} layers")
+    # The text model's embedding: the float one with the most rows (a packed quantized tensor's
+    # shape is not the model's, and a vision tower's embedding has fewer rows).
+    embeds = [s for name, (dtype, s) in shapes.items() if _EMBED_RE.search(name) and len(s) == 2 and dtype in _FLOATS]
+    embed = max(embeds, default=None)
+    if embed is None:
+        return
+    # A model that projects its embeddings (OPT's word_embed_proj_dim) has narrower ones by design.
+    projected = claim("word_embed_proj_dim", "embedding_size", "embedding_dim") is not None
+    for keys, have, what in (
+        (() if projected else ("hidden_size", "n_embd", "d_model"), embed[1], "a hidden size of"),
+        (("vocab_size",), embed[0], "a vocabulary of"),
+    ):
+        found = claim(*keys)
+        if found and found[1] > have:
+            _refuse(config_file, found, f"{what} {have}")
+
+
+def _refuse(config_file: Path, claimed: tuple[str, int], held: str) -> None:
+    key, value = claimed
+    raise ConvertError(
+        f"{config_file}: {key} is {value} but the safetensors hold {held}; the config does not match "
+        f"the weights: fix {key} or {DOWNLOAD_HINT}"
+    )
 
 
 def check_modules(model: HFModel) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..builder.job import PreparedBuild
 from ..builder.layout import BuildOptions, layout_for_plan
 from ..builder.source import model_constraints
-from ..errors import ConvertError
+from ..errors import ConvertError, GGUFFormatError
 from ..events import OnEvent, Progress, Stage, emit
 from ..files import check_destination, remove_stale_partials, temp_path
 from ..gguffile.reader import GGUFModel
@@ -122,7 +122,14 @@ def convert_hf(
         emit(on_event, Stage(f"converting {hf_dir.name} to GGUF ({o.outtype}) with {conv.label}", 100, "%"))
         run_converter(conv, hf_dir, current, o.outtype, progress)
         if spec is not None:
-            _check_rules(current, spec, o.build)
+            try:
+                _check_rules(current, spec, o.build)
+            except GGUFFormatError as e:  # named by the output: the work folder is gone when this is read
+                detail = str(e).removeprefix(f"{current}: ")
+                raise ConvertError(
+                    f"{out}: the converter wrote a GGUF that cannot be used ({detail}); check the free disk "
+                    "space and rerun, or try another --converter"
+                ) from None
         if qtype:
             quantized = tmp / f"model-{qtype}.gguf"
             quantize(current, quantized, QuantizeOptions(qtype, imatrix=imatrix), progress=progress, on_event=on_event)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ProbeError
+from ..files import read_text
 from .thinking import strip_think
 
 N_EMOTIONS = 4
@@ -179,10 +180,7 @@ def parse_eq_items(data: Any, source: str) -> list[tuple[str, dict[str, Any]]]:
 
 def read_eq_items(path: Path) -> list[tuple[str, dict[str, Any]]]:
     """Read and validate an EQ-Bench-format JSON file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProbeError(f"cannot read EQ set {path}: {exc}") from None
+    text = read_text(path, "EQ set")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -252,7 +252,7 @@ def source_key(source: Path, tasks: Sequence[str], names: Sequence[str], limit: 
     limit and lm-eval's version."""
     from importlib.metadata import version
 
-    from ..scan.sweep import fingerprint
+    from ..sweepfolder.fingerprint import fingerprint
 
     h = hashlib.sha256()
     with GGUFModel(source) as model:
@@ -305,16 +305,16 @@ def read_source(path: Path, key: str, shapes: Sequence[Shape]) -> Run | None:
 
 
 @contextlib.contextmanager
-def sweep_models(directory: Path, top: int) -> Iterator[tuple[Path, list[Candidate]]]:
+def sweep_models(directory: Path, top: int, on_event: OnEvent | None = None) -> Iterator[tuple[Path, list[Candidate]]]:
     """The sweep's model and its ``top`` best configs, built into a work folder in the sweep
-    folder that is removed afterwards (and, after a kill, by the next run)."""
+    folder that is removed afterwards (and, after a kill, by the next run); what the report
+    warns about reading the sweep comes to ``on_event``."""
     from ..builder.job import build
     from ..report.write import ReportOptions, write_report
-    from ..sweepfolder.records import read_meta
+    from ..sweepfolder.fingerprint import sweep_model
 
-    meta = read_meta(directory)
-    summary = write_report(directory, ReportOptions(png=False))
-    source = Path(meta["model"]["path"])
+    source = sweep_model(directory)  # the file the sweep measured, or a refusal
+    summary = write_report(directory, ReportOptions(png=False), on_event=on_event)
     picks = summary.shortlist(top)  # the same list validate --top takes
     if not picks:
         raise RysError(f"{directory}: no scored configs to evaluate yet; run the scan first")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ProbeError, RysError
+from ..files import read_text
 from .lmresults import Node, Shape, ShapeError, pick_headline
 
 
@@ -28,10 +29,9 @@ def read_task_yaml(path: Path) -> dict[str, Any]:
 
     loader: Any = type("TaskLoader", (yaml.SafeLoader,), {})  # a subclass: the tags stay out of SafeLoader
     loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    text = read_text(path, "task YAML")
     try:
-        doc = yaml.load(path.read_bytes(), Loader=loader)
-    except OSError as e:
-        raise ProbeError(f"{path}: cannot read the task YAML ({e.strerror})") from None
+        doc = yaml.load(text, Loader=loader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)

@@ -26,6 +26,7 @@ from ..report.write import ReportOptions, write_report
 from ..scan.grid import GridSpec
 from ..scan.options import ScanOptions
 from ..scan.sweep import run_scan
+from ..sweepfolder.fingerprint import sweep_model
 from ..sweepfolder.records import (
     BASELINE,
     RESULTS_FILE,
@@ -116,7 +117,8 @@ def run_validation(
     o = options
     directory = Path(directory)
     meta = read_meta(directory)
-    summary = write_report(directory, ReportOptions(png=False))
+    model_path = sweep_model(directory, meta)  # the file the sweep measured, or a refusal
+    summary = write_report(directory, ReportOptions(png=False), on_event=on_event)  # its warnings, once
     configs = summary.shortlist(o.top)
     if not configs:
         raise ScanError(f"{directory}: no scored configs to validate yet; run the scan first")
@@ -137,6 +139,6 @@ def run_validation(
         if not isinstance(event, Note):
             emit(on_event, event)
 
-    run_scan(Path(meta["model"]["path"]), sub, opts, progress=progress, on_event=relay)
+    run_scan(model_path, sub, opts, progress=progress, on_event=relay)
     write_atomic(directory / VALIDATION_FILE, (sub / RESULTS_FILE).read_bytes(), RESUME_FIX)
     return write_report(directory)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import PlanError, ProbeError, ScanError
 from ..plan import parse_blocks
-from ..sweepfolder.metric import METRICS, z_of, zscores
+from ..sweepfolder.metric import METRICS, check_metric, z_of, zscores
 from ..sweepfolder.records import BASELINE, RESULTS_FILE, SWEEP_FILE, ResultRow, SweepMeta
 
 if TYPE_CHECKING:
@@ -156,6 +156,7 @@ def summarize(
         )
     # A probe the sweep did not run (--math none / --eq-set none) has no score anywhere.
     has_math, has_eq = base.math is not None, base.eq is not None
+    check_metric(metric, meta, directory, {"math": base.math, "eq": base.eq})
     deltas = [
         replace(
             s,

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PlanError, ScanError
-from ..events import OnEvent, Progress, Stage, emit
+from ..events import Note, OnEvent, Progress, Stage, emit
 from ..plan import parse_blocks
 from ..search.strategies import (
     REPLAY_STRATEGIES,
@@ -132,10 +132,13 @@ def _cell(config: str, where: Path) -> Cell:
     return blocks[0]
 
 
-def load_recorded(directory: Path, metric: str = "z") -> RecordedSweep:
-    """Read a sweep folder for replay; raises ScanError naming what is missing or mixed."""
+def load_recorded(directory: Path, metric: str = "z", warnings: list[str] | None = None) -> RecordedSweep:
+    """Read a sweep folder for replay; raises ScanError naming what is missing or mixed.
+
+    Rows that cannot be used are skipped and named in ``warnings`` (``records.read_rows``).
+    """
     directory = Path(directory)
-    meta, rows = read_sweep(directory)
+    meta, rows = read_sweep(directory, warnings)
     results = directory / RESULTS_FILE
     fingerprint, probe_hash = identity(meta)
     bad = [r for r in rows if r.get("probe_set_hash", probe_hash) != probe_hash]
@@ -240,7 +243,12 @@ def replay(
     directory = Path(directory)
     if options.metric not in METRIC_LABELS:
         raise ScanError(f"metric {options.metric!r}: expected one of {', '.join(METRIC_LABELS)}")
-    sweep = load_recorded(directory, options.metric)
+    warnings: list[str] = []
+    try:
+        sweep = load_recorded(directory, options.metric, warnings)
+    finally:  # a row skipped may be why the folder is refused: say it either way
+        for warning in warnings:
+            emit(on_event, Note(warning, warning=True))
     return replay_sweep(sweep, options, str(directory), progress=progress, on_event=on_event)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..errors import ProbeError, ScanError
 from ..events import Note, OnEvent, Progress, emit
 from ..files import write_atomic
-from ..sweepfolder.records import VALIDATION_FILE, read_rows, read_skipped, read_sweep
+from ..sweepfolder.records import VALIDATION_FILE, n_layers_of, read_rows, read_skipped, read_sweep
 from ..untrusted import safe_json
 from .pareto import pareto_front
 from .ranking import ReportSummary, summarize, validate
@@ -55,7 +55,10 @@ def write_report(
     metric, top, png = options.metric, options.top, options.png
     directory, warnings = Path(directory), list[str]()
     meta, rows = read_sweep(directory, warnings)
-    summary = summarize(meta, rows, read_skipped(directory), metric, directory)
+    try:
+        summary = summarize(meta, rows, read_skipped(directory), metric, directory)
+    except ScanError as e:  # e.g. the baseline's row was skipped: say which lines were
+        raise ScanError("; ".join([str(e), *warnings])) from None
     try:
         drawn = ("math", "eq", "sum" if metric == "sum" else "z")
         summary = replace(summary, search=search_view(directory, rows, summary.n_layers, metric, drawn))
@@ -63,7 +66,7 @@ def write_report(
         warnings.append(str(e))
     if (directory / VALIDATION_FILE).exists():
         try:
-            vrows = validate(summary, read_rows(directory / VALIDATION_FILE, warnings))
+            vrows = validate(summary, read_rows(directory / VALIDATION_FILE, warnings, n_layers_of(meta)))
             summary = replace(summary, validation=vrows)
         except (ScanError, ProbeError) as e:  # a bad validation file must not cost the report
             warnings.append(str(e))

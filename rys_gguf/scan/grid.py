@@ -11,8 +11,9 @@ from ..arch import check_path
 from ..builder.layout import BuildOptions
 from ..builder.source import model_constraints
 from ..errors import RysError, ScanError
+from ..files import read_text
 from ..gguffile.reader import GGUFModel
-from ..plan import LayerPlan, block_grid, parse_plan
+from ..plan import LayerPlan, block_grid, canonical, parse_plan
 from ..sweepfolder.records import BASELINE
 from .slices import grid_slice
 
@@ -36,11 +37,9 @@ class SweepPlan:
 
 
 def read_config_file(path: Path, n_layers: int) -> list[LayerPlan]:
-    """One spec per line ('#' comments and blank lines ignored); errors name the line."""
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as e:
-        raise ScanError(f"{path}: cannot read the configs file ({e.strerror or e})") from None
+    """One spec per line ('#' comments and blank lines ignored); errors name the line. A config
+    spelled several ways (``4,8``, ``[4,8]``, its ``layers:`` path) is one plan, under its one key."""
+    lines = read_text(path, "configs file").splitlines()
     plans = []
     for no, line in enumerate(lines, start=1):
         text = line.split("#", 1)[0].strip()
@@ -51,7 +50,15 @@ def read_config_file(path: Path, n_layers: int) -> list[LayerPlan]:
                 raise ScanError(f"{path}:{no}: {e}") from None
     if not plans:
         raise ScanError(f"{path}: no configs in the file")
-    return plans
+    return one_per_path(plans)
+
+
+def one_per_path(plans: list[LayerPlan]) -> list[LayerPlan]:
+    """Each layer path once (the first spelling's place), under its canonical key."""
+    seen: dict[tuple[int, ...], LayerPlan] = {}
+    for plan in plans:
+        seen.setdefault(plan.path, canonical(plan))
+    return list(seen.values())
 
 
 def shift_order(plan: LayerPlan) -> tuple[int, int]:
@@ -67,7 +74,7 @@ def plan_sweep(model: GGUFModel, grid: GridSpec, build: BuildOptions = BuildOpti
         raise ScanError(f"{model.path}: {c.arch} is refused: {c.refused}")
     n = c.n_layers
     if grid.configs:
-        plans = [parse_plan(spec, n) for spec in grid.configs]
+        plans = one_per_path([parse_plan(spec, n) for spec in grid.configs])
     elif grid.configs_file is not None:
         plans = read_config_file(grid.configs_file, n)
     else:

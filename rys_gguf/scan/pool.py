@@ -28,7 +28,7 @@ from typing import IO, Any
 from ..errors import ProbeError, ScanError
 from ..events import Event, OnEvent, Progress, emit
 from ..lifetime import die_with_parent
-from ..plan import LayerPlan, parse_blocks
+from ..plan import LayerPlan
 from ..sweepfolder import records
 from ..sweepfolder.records import BASELINE, RESULTS_FILE, ResultRow, SweepMeta
 from ..version import __version__
@@ -175,7 +175,6 @@ class WorkerPool:
         r.log.close()
         result = _read_result(r, timed_out, self.options.config_timeout)
         plan = r.plan
-        blocks = None if plan.spec.startswith("layers:") else parse_blocks(plan.spec)
         ok = result.pop("ok", False)
         stopped = result.get("early_stopped") if ok else None
         timings = {
@@ -185,7 +184,7 @@ class WorkerPool:
         }
         row: ResultRow = {
             "config": plan.spec,
-            "block": list(blocks[0]) if blocks and len(blocks) == 1 else None,
+            "block": list(block) if (block := plan.single_block) is not None else None,
             "status": "early-stopped" if stopped else "ok" if ok else "failed",
             "reason": stopped["reason"] if stopped else None if ok else result.get("reason", "unknown failure"),
             "n_layers": len(plan.path),
@@ -215,6 +214,11 @@ class WorkerPool:
         return row
 
     def _check_baseline(self, row: dict[str, Any]) -> None:
+        if row["status"] != "ok" and str(row["reason"]).startswith(DIED + "SIGKILL"):
+            raise ScanError(
+                f"the baseline (unchanged model) was killed: {row['reason']}; most likely the system ran out of "
+                "memory: free some, or lower --n-ctx or --n-gpu-layers, and rerun: the scan measures the baseline again"
+            )
         if row["status"] != "ok" and str(row["reason"]).startswith(DIED):
             raise ScanError(
                 f"the baseline (unchanged model) crashed llama.cpp: {row['reason']}; nothing can be compared with it. "
@@ -223,7 +227,11 @@ class WorkerPool:
                 "this model; rerun with RYS_DEBUG=1 to end the reason with llama.cpp's last log line"
             )
         if row["status"] != "ok":
-            raise ScanError(f"the baseline (unchanged model) failed: {row['reason']}; fix this before sweeping")
+            hint = " (a larger --config-timeout)" if str(row["reason"]).startswith("timeout") else ""
+            raise ScanError(
+                f"the baseline (unchanged model) failed: {row['reason']}; fix the cause{hint} and rerun: "
+                "the scan measures the baseline again"
+            )
         low = [
             f"{probe} {rate:.0%}"
             for probe in ("math", "eq")

@@ -19,9 +19,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import OptionError, PlanError, ScanError
+from ..errors import OptionError, ScanError
 from ..events import Note, OnEvent, Stage, emit
-from ..plan import LayerPlan, parse_blocks
+from ..plan import LayerPlan
 from ..search.strategies import DEFAULT_BUDGET, DEFAULT_STRATEGY, SEARCH_FROM, STRATEGIES, Cell, Search, budget_count
 from ..search.timebudget import TimeBudget, config_seconds, configs_in_time, describe, read_budget
 from ..sweepfolder.metric import Delta, deltas_of
@@ -59,20 +59,18 @@ def single_blocks(plans: list[LayerPlan]) -> dict[Cell, LayerPlan]:
     """The universe: every planned config as (i, j), in plan order."""
     out: dict[Cell, LayerPlan] = {}
     for plan in plans:
-        try:
-            blocks = parse_blocks(plan.spec)
-        except PlanError:
-            blocks = []
-        if len(blocks) != 1:
+        block = plan.single_block
+        if block is None:
             raise ScanError(f"config {plan.spec}: a search chooses among single blocks; use --search grid")
-        out[blocks[0]] = plan
+        out[block] = plan
     return out
 
 
 def outcomes_of(out_dir: Path, universe: dict[Cell, LayerPlan], rescore: bool = False) -> dict[Cell, Delta | None]:
     """What results.jsonl says about the universe's configs (None: measured without a score);
     with ``rescore``, early-stopped configs count as not measured (a scan with --no-early-stop)."""
-    rows = read_rows(out_dir / RESULTS_FILE)
+    n_layers = next(iter(universe.values())).n_layers if universe else None
+    rows = read_rows(out_dir / RESULTS_FILE, n_layers=n_layers)
     if rescore:
         rows = [r for r in rows if r.get("status") != "early-stopped"]
     deltas = deltas_of(rows)

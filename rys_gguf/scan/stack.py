@@ -17,6 +17,7 @@ a rerun replays the same beam: the results file is the only state.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -25,12 +26,13 @@ from pathlib import Path
 from ..arch import check_path
 from ..builder.layout import BuildOptions
 from ..builder.source import model_constraints
-from ..errors import PlanError, RysError, ScanError
-from ..events import OnEvent, Progress
+from ..errors import OptionError, PlanError, RysError, ScanError
+from ..events import Note, OnEvent, Progress, emit
 from ..gguffile.reader import GGUFModel
 from ..llama.options import RuntimeOptions
 from ..plan import format_blocks, parse_blocks, parse_plan
-from ..sweepfolder.metric import Delta, deltas_of
+from ..sweepfolder.fingerprint import sweep_model
+from ..sweepfolder.metric import Delta, check_metric, deltas_of
 from ..sweepfolder.records import RESULTS_FILE, probe_spec_of, read_meta, read_rows
 from .grid import GridSpec
 from .options import ScanOptions
@@ -116,6 +118,15 @@ def extensions(
     return sorted(out.values(), key=lambda nv: (-nv[1], nv[0].spec))
 
 
+def check_stack_options(options: StackOptions) -> None:
+    """Refuse a layer penalty that is not a finite number >= 0 and a gain that is not finite: a
+    NaN score ranks nothing, so the best would be arbitrary."""
+    if not (math.isfinite(options.penalty) and options.penalty >= 0):
+        raise OptionError(f"--penalty {options.penalty:g}: expected a finite number >= 0 (e.g. 0.05 per added layer)")
+    if not math.isfinite(options.min_gain):
+        raise OptionError(f"--min-gain {options.min_gain:g}: expected a finite number (e.g. 0.1)")
+
+
 def run_stack(
     directory: str | os.PathLike[str],
     options: StackOptions = StackOptions(),
@@ -131,14 +142,14 @@ def run_stack(
         ScanError: no scored single blocks, a model or probe set that cannot be rebuilt.
     """
     spec = options
+    check_stack_options(spec)
     directory = Path(directory)
     meta = read_meta(directory)
-    model_path = Path(meta.get("model", {}).get("path", ""))
+    check_metric(spec.metric, meta, directory)
     build = spec.build or BuildOptions(write_swa_pattern=bool((meta.get("build") or {}).get("write_swa_pattern")))
     base = spec.scan or ScanOptions(runtime=RuntimeOptions(**(meta.get("runtime") or {})))
     opts = replace(base, probes=probe_spec_of(meta, directory), build=build)
-    if not model_path.is_file():
-        raise ScanError(f"{directory / 'sweep.json'}: the model {model_path} is gone; stacking measures new configs")
+    model_path = sweep_model(directory, meta)  # the file the sweep measured, or a refusal
     with GGUFModel(model_path) as model:
         constraints = model_constraints(model)
     n_layers = constraints.n_layers
@@ -150,8 +161,8 @@ def run_stack(
             return False
         return True
 
-    def known() -> tuple[dict[tuple[int, ...], float], list[str]]:
-        rows = read_rows(directory / RESULTS_FILE)
+    def known(warnings: list[str] | None = None) -> tuple[dict[tuple[int, ...], float], list[str]]:
+        rows = read_rows(directory / RESULTS_FILE, warnings, n_layers=n_layers)
         singles = [r["config"] for r in rows if _single(r["config"])]
         scores = stack_scores(deltas_of(rows), spec.metric, singles)
         by_path: dict[tuple[int, ...], float] = {}
@@ -163,7 +174,10 @@ def run_stack(
             by_path.setdefault(plan.path, value - spec.penalty * plan.n_extra)
         return by_path, singles
 
-    by_path, singles = known()
+    warnings: list[str] = []
+    by_path, singles = known(warnings)
+    for warning in warnings:  # rows that cannot be used: named once, before the first depth
+        emit(on_event, Note(warning, warning=True))
     seeds = []
     for config in singles:
         plan = parse_plan(config, n_layers)

@@ -3,7 +3,8 @@
 `run_scan` plans the configs (``grid``), skips those that cannot fit in memory (``fit``), takes
 the sweep folder's lock, records the sweep's identity (sweep.json: model fingerprint, probe-set
 hash), plans the layer cache against the free disk (``layercache``), then lets the worker pool
-(``pool``) measure what the folder does not hold yet, so rerunning the same command resumes. A
+(``pool``) measure what the folder does not hold yet, so rerunning the same command resumes (a
+failed baseline is measured again: every delta needs it; other failed configs keep their row). A
 search (``--search coarse|adaptive``) measures a budget of them instead, round by round
 (``search_rounds``).
 """
@@ -11,20 +12,22 @@ search (``--search coarse|adaptive``) measures a budget of them instead, round b
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import math
 import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..errors import ScanError
+from ..errors import OptionError, ScanError
 from ..events import Note, OnEvent, Progress, Stage, emit
 from ..files import try_lock
 from ..gguffile.reader import GGUFModel
 from ..gguffile.spec import NAME_KEY
 from ..llama import cpu_repack
 from ..probes import load_probe_set
+from ..sweepfolder.fingerprint import fingerprint
+from ..sweepfolder.metric import check_metric
 from ..sweepfolder.records import (
     BASELINE,
     FINISHED,
@@ -56,18 +59,6 @@ class ScanResult:
     n_skipped: int
     cache_bytes_written: int
     n_early_stopped: int = 0  # of n_run: garbage from their first answers, cut short
-
-
-def fingerprint(model: GGUFModel) -> str:
-    """A quick identity: every shard's header plus 16 samples of its bytes (not all 40 GB)."""
-    h = hashlib.sha256(str(model.n_bytes).encode())
-    for f in model.files:
-        with open(f.path, "rb") as fh:
-            h.update(fh.read(f.header_size))
-            for k in range(16):
-                fh.seek(f.size * k // 16)
-                h.update(fh.read(1 << 16))
-    return h.hexdigest()
 
 
 @contextlib.contextmanager
@@ -123,6 +114,10 @@ def run_scan(
     """
     model_path, out_dir = Path(model_path), Path(out_dir)
     probes = load_probe_set(cache_dir=None, **asdict(options.probes))
+    check_metric(options.search.metric, {"probe_set": probes.description}, out_dir)  # what ranks it
+    timeout = options.config_timeout
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):  # 0 would fail every config
+        raise OptionError(f"--config-timeout {timeout:g}: expected seconds > 0 (e.g. 600)")
     with contextlib.ExitStack() as stack:
         model = stack.enter_context(GGUFModel(model_path))
         sweep = plan_sweep(model, options.grid, options.build)  # refuse a bad model before DIR is made
@@ -150,7 +145,17 @@ def run_scan(
         write_json_atomic(out_dir / SKIPPED_FILE, {"count": len(skipped), "configs": skipped})
         drop_partial_line(out_dir / RESULTS_FILE)  # a kill -9 mid-append must not glue two rows together
         finished = FINISHED if options.early_stop else ("ok", "failed")  # --no-early-stop rescores them
-        done = {r["config"] for r in read_rows(out_dir / RESULTS_FILE) if r.get("status") in finished}
+        warnings: list[str] = []  # rows that cannot be used are measured again
+        n_layers = sweep.configs[0].n_layers
+        done = {
+            r["config"]
+            for r in read_rows(out_dir / RESULTS_FILE, warnings, n_layers=n_layers)
+            # A failed baseline (killed for memory, timed out) is measured again: every delta needs
+            # it. Other failed configs stay as recorded; their rows say why.
+            if r.get("status") in finished and (r["config"] != BASELINE or r.get("status") == "ok")
+        }
+        for warning in warnings:
+            emit(on_event, Note(warning, warning=True))
         todo = [p for p in sweep.configs if p.spec not in done]
         if not (options.grid.configs or options.grid.configs_file):  # explicit lists leave a search's record
             record_search(out_dir, search, options)

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..builder.source import model_constraints, swa_array_warning
 from ..errors import ExportError
 from ..events import Note, OnEvent, Progress, Stage, emit
-from ..files import Writeback, copy_range, staged
+from ..files import Writeback, copy_range, new_folder, staged
 from ..gguffile.reader import GGUFModel
 from ..gguffile.spec import model_stem
 
@@ -79,20 +79,25 @@ def export_lmstudio(
         shards = [f.path for f in model.files]
         warning = swa_array_warning(model, "an LM Studio engine older than llama.cpp PR #29042")
     folder = lmstudio_root(root) / publisher / name
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ExportError(f"{folder}: cannot create ({e.strerror}); choose --root") from None
-    targets = [folder / p.name for p in shards]
-    for src, dst in zip(shards, targets, strict=True):
-        if dst.exists() and not dst.samefile(src) and not force:
-            raise ExportError(f"{dst}: another file has this name; pass --force to replace it")
-    if copy:
-        emit(on_event, Stage(f"copying into {folder}", sum(p.stat().st_size for p in shards), "B"))
-    for src, dst in zip(shards, targets, strict=True):
-        if dst.exists() and dst.samefile(src):
-            continue  # already linked
-        _place(src, dst, copy, progress)
+    # Folders made here go again if the export is refused or interrupted before a file lands.
+    with new_folder(folder, "choose --root"):
+        targets = [folder / p.name for p in shards]
+        for src, dst in zip(shards, targets, strict=True):
+            if dst.exists() and not dst.samefile(src) and not force:
+                raise ExportError(f"{dst}: another file has this name; pass --force to replace it")
+        if copy:
+            emit(on_event, Stage(f"copying into {folder}", sum(p.stat().st_size for p in shards), "B"))
+        placed: list[Path] = []
+        try:
+            for src, dst in zip(shards, targets, strict=True):
+                if dst.exists() and dst.samefile(src):
+                    continue  # already linked
+                _place(src, dst, copy, progress)
+                placed.append(dst)
+        except BaseException:
+            for dst in placed:  # a split model appears whole or not at all
+                dst.unlink(missing_ok=True)
+            raise
     if warning:
         emit(on_event, Note(warning, warning=True))
     return LMStudioExport(folder, tuple(targets), copy, (warning,) if warning else ())

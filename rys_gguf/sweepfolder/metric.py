@@ -2,16 +2,19 @@
 
 The metric is the report's (``report.ranking`` uses the same functions): ``z`` = z(Δmath) + z(Δeq)
 with z over the configs given (numpy std, ddof 0; a spread below 1e-12 counts as 1), ``sum`` =
-Δmath + Δeq, or one probe alone; a probe the sweep did not run counts as 0. A config without a
+Δmath + Δeq, or one probe alone; a probe the sweep did not run counts as 0 in z and sum, and
+ranking by it alone is refused (``check_metric``): every config would tie at 0. A config without a
 score (failed, early-stopped) has no value (None), never 0. Pure: rows in, numbers out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .records import BASELINE, ResultRow
+from ..errors import OptionError
+from .records import BASELINE, ResultRow, SweepMeta
 
 if TYPE_CHECKING:
     import numpy as np
@@ -26,6 +29,42 @@ METRIC_LABELS = {
     "eq": "Δ EQ score vs baseline",
 }
 Delta = tuple[float | None, float | None]  # (Δmath, Δeq); None where the probe did not run
+PROBES = ("math", "eq")
+PROBE_NAMES = {"math": "math", "eq": "EQ"}
+NOT_RUN = {"math": "--math none", "eq": "--eq-set none"}
+
+
+def probes_run(meta: SweepMeta | Mapping[str, Any], baseline: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+    """The probes a sweep ran: those its probe set does not name "none", and, given its scored
+    baseline row, that the baseline has a score for."""
+    info = meta.get("probe_set")
+    names: Mapping[str, Any] = info if isinstance(info, Mapping) else {}
+    ran = []
+    for probe in PROBES:
+        if names.get(probe) == "none":
+            continue
+        if baseline is not None and not isinstance(baseline.get(probe), int | float):
+            continue
+        ran.append(probe)
+    return tuple(ran)
+
+
+def usable_metrics(probes: Sequence[str]) -> tuple[str, ...]:
+    """The metrics that rank a sweep that ran ``probes``: z and sum, and each probe it ran."""
+    return tuple(m for m in METRICS if m in ("z", "sum") or m in probes)
+
+
+def check_metric(
+    metric: str, meta: SweepMeta | Mapping[str, Any], where: str | Path, baseline: Mapping[str, Any] | None = None
+) -> None:
+    """Refuse ranking the sweep at ``where`` by a probe it did not run (every config would score 0)."""
+    probes = probes_run(meta, baseline)
+    if metric in PROBES and metric not in probes:
+        ran = " and ".join(PROBE_NAMES[p] for p in probes) or "no"
+        raise OptionError(
+            f"--metric {metric}: the sweep {where} ran {ran} probes, no {PROBE_NAMES[metric]} ({NOT_RUN[metric]}); "
+            f"rank it by {', '.join(usable_metrics(probes))}"
+        )
 
 
 def zscores(values: Sequence[float]) -> list[float]:

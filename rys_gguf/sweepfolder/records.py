@@ -18,10 +18,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
-from ..errors import ProbeError, ScanError
+from ..arch import LLAMA_MAX_LAYERS
+from ..errors import PlanError, ProbeError, ScanError
 from ..files import RESUME_FIX, write_atomic, write_error
+from ..plan import canonical_spec
 from ..probes import ProbeSpec, load_probe_set
 from ..untrusted import safe_json
+from .checks import FORMAT as FORMAT
+from .checks import STATUSES, check_meta, row_problem, skipped_rows_warning
 
 SWEEP_FILE = "sweep.json"
 RESULTS_FILE = "results.jsonl"
@@ -30,10 +34,9 @@ VALIDATION_FILE = "validation.jsonl"
 VALIDATION_DIR = "validation"
 SEARCH_FILE = "search.json"  # what a search was asked (strategy, budget, seed, the configs it chose among)
 BASELINE = "0,0"  # the unchanged model: measured first, the reference of every delta
-FORMAT = 1
 # A row with one of these is done (a resumed scan skips it); only "ok" rows carry scores. An
 # early-stopped config produced garbage from its first answers and was cut short (never a zero).
-FINISHED = ("ok", "failed", "early-stopped")
+FINISHED = STATUSES
 
 
 class ModelInfo(TypedDict, total=False):
@@ -96,7 +99,7 @@ class ResultRow(_Config, total=False):
 
 
 def read_meta(directory: Path) -> SweepMeta:
-    """Read DIR/sweep.json; raises ScanError when it is missing or not a JSON object."""
+    """Read DIR/sweep.json; raises ScanError when it is missing, not JSON or a field is wrong (``checks``)."""
     path = Path(directory) / SWEEP_FILE
     if not path.is_file():
         where = "" if Path(directory).is_dir() else " (the folder does not exist)"
@@ -105,16 +108,30 @@ def read_meta(directory: Path) -> SweepMeta:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ScanError(f"{path}: not readable JSON ({e}); restore it or rerun the scan") from None
-    if not isinstance(meta, dict):
-        raise ScanError(f"{path}: expected a JSON object, got {type(meta).__name__}")
+    check_meta(meta, path)
     return cast(SweepMeta, meta)
 
 
-def read_rows(path: Path, warnings: list[str] | None = None) -> list[ResultRow]:
-    """Read a results .jsonl file, keeping the last row per config (in first-seen order).
+def config_key(config: str, n_layers: object) -> str:
+    """The one key of a results row's config on a model of ``n_layers`` layers (``4, 8``, ``[4,8]``
+    and its ``layers:`` path all read as ``4,8``); a config outside the grammar, or a layer count
+    that is not a model's, leaves it as written."""
+    if not isinstance(n_layers, int) or isinstance(n_layers, bool) or not 1 <= n_layers <= LLAMA_MAX_LAYERS:
+        return config
+    try:
+        return canonical_spec(config, n_layers)
+    except PlanError:
+        return config
+
+
+def read_rows(path: Path, warnings: list[str] | None = None, n_layers: int | None = None) -> list[ResultRow]:
+    """Read a results .jsonl file, keeping the last usable row per config (in first-seen order).
 
     A malformed line raises ScanError naming the line; a malformed LAST line (a crash mid-write)
-    is dropped and reported in ``warnings``. A missing file reads as no rows.
+    is dropped and reported in ``warnings``. A row that cannot be used (``checks.row_problem``
+    against ``n_layers``, by default the layer count in the sweep.json beside the file) is
+    skipped, as if the line were deleted, and named in one warning unless a later line of its
+    config replaces it. A missing file reads as no rows.
     """
     path = Path(path)
     if not path.exists():
@@ -125,9 +142,12 @@ def read_rows(path: Path, warnings: list[str] | None = None) -> list[ResultRow]:
         lines = path.read_text(encoding="utf-8").split("\n")
     except (OSError, UnicodeDecodeError) as e:
         raise ScanError(f"{path}: cannot be read ({e})") from None
+    if n_layers is None and (path.parent / SWEEP_FILE).is_file():
+        n_layers = read_meta(path.parent)["model"]["n_layers"]
     while lines and not lines[-1].strip():
         lines.pop()
     rows: dict[str, ResultRow] = {}
+    skipped: dict[str, tuple[int, str]] = {}  # config -> its last line, when that line cannot be used
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -140,8 +160,18 @@ def read_rows(path: Path, warnings: list[str] | None = None) -> list[ResultRow]:
                 break
             raise ScanError(f"{path}:{n}: not valid JSON ({e.msg}); delete that line to rescan the config") from None
         if not isinstance(row, dict) or not isinstance(row.get("config"), str):
-            raise ScanError(f"{path}:{n}: expected a JSON object with a string 'config'")
-        rows[row["config"]] = cast(ResultRow, row)
+            raise ScanError(f"{path}:{n}: expected a JSON object with a string 'config'; fix or delete that line")
+        key = config_key(row["config"], n_layers)
+        problem = row_problem(row, n_layers)
+        if problem is not None:
+            skipped[key] = (n, problem)
+            continue
+        skipped.pop(key, None)
+        if key != row["config"]:
+            row = {**row, "config": key}
+        rows[key] = cast(ResultRow, row)
+    if skipped and warnings is not None:
+        warnings.append(skipped_rows_warning(path, sorted(skipped.values())))
     return list(rows.values())
 
 
@@ -163,7 +193,14 @@ def read_skipped(directory: Path) -> dict[str, str]:
 def read_sweep(directory: Path, warnings: list[str] | None = None) -> tuple[SweepMeta, list[ResultRow]]:
     """Read a sweep folder: (sweep.json as a dict, the last results row per config)."""
     meta = read_meta(directory)
-    return meta, read_rows(Path(directory) / RESULTS_FILE, warnings)
+    return meta, read_rows(Path(directory) / RESULTS_FILE, warnings, n_layers_of(meta))
+
+
+def n_layers_of(meta: SweepMeta) -> int | None:
+    """sweep.json's model.n_layers (None when absent; ``read_meta`` has checked its range)."""
+    model = meta.get("model")
+    n = model.get("n_layers") if isinstance(model, dict) else None
+    return n if isinstance(n, int) and not isinstance(n, bool) else None
 
 
 def append_row(path: Path, row: ResultRow) -> None:

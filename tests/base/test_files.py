@@ -12,7 +12,7 @@ from helpers.brokenfiles import write_synthetic
 from helpers.tinymodels import TinySpec, write_tiny_model
 
 import rys_gguf.files as files
-from rys_gguf.errors import OutputError
+from rys_gguf.errors import OutputError, RysError
 from rys_gguf.gguffile.reader import GGUFModel
 from rys_gguf.gguffile.spec import group_by_layer, layer_tensor_name
 from rys_gguf.gguffile.split import split_keys
@@ -39,8 +39,11 @@ def test_write_atomic_replaces_whole_files_and_leaves_nothing_on_failure(
     files.write_atomic(path, "one")
     files.write_atomic(path, b"two")
     assert path.read_text() == "two" and sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
-    with pytest.raises(OutputError, match=r"a\.json: cannot write .*; fix it"):
+    # The caller's fix is for a full disk; other errors get the fix for their errno.
+    with pytest.raises(OutputError, match=r"a\.json: cannot write .*; check the path \(the folder must exist\)"):
         files.write_atomic(tmp_path / "missing" / "a.json", "x", fix="fix it")
+    full = OSError(errno.ENOSPC, "No space left on device")
+    assert str(files.write_error(path, full, "fix it")).endswith("cannot write (No space left on device); fix it")
 
     def interrupted(fd: int) -> None:
         raise KeyboardInterrupt
@@ -190,3 +193,80 @@ def test_arrays_without_numpy_equal_the_numpy_values(tmp_path: Path) -> None:
     with GGUFModel(src) as model:
         for key in ("deci.attention.head_count_kv", "deci.feed_forward_length", "tokenizer.ggml.scores"):
             assert model.array(key) == model.value(key).tolist()
+
+
+# -- the edges users see: their text, new folders, OS errors, temporaries ------------------
+
+
+def test_read_text_refuses_what_is_not_utf8_naming_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "configs.txt"
+    path.write_text("1,2\nčaj 3,4\n", encoding="utf-8")
+    assert files.read_text(path) == "1,2\nčaj 3,4\n"
+    path.write_bytes("1,2\ncafé\n".encode("latin-1"))
+    with pytest.raises(RysError) as info:
+        files.read_text(path, "configs file")
+    assert str(info.value) == (
+        f"{path}:2: the configs file is not UTF-8 text (byte 0xe9 at offset 7); save it as UTF-8 "
+        "(e.g. iconv -f latin1 -t utf-8)"
+    )
+    with pytest.raises(RysError, match=r"cannot read the file \(No such file or directory\); check the path"):
+        files.read_text(tmp_path / "nope.txt")
+
+
+def test_new_folder_removes_only_the_empty_folders_it_made(tmp_path: Path) -> None:
+    target = tmp_path / "a" / "b" / "c"
+    with pytest.raises(RuntimeError), files.new_folder(target) as made:
+        assert made == target and target.is_dir()
+        raise RuntimeError
+    assert list(tmp_path.iterdir()) == []  # a, b and c were made here: all gone
+    (tmp_path / "a").mkdir()
+    with pytest.raises(KeyboardInterrupt), files.new_folder(target):
+        raise KeyboardInterrupt
+    assert [p.name for p in tmp_path.iterdir()] == ["a"] and list((tmp_path / "a").iterdir()) == []
+    with pytest.raises(RuntimeError), files.new_folder(target):
+        (target / "kept.json").write_text("{}")  # something landed: kept, and its folders with it
+        raise RuntimeError
+    assert (target / "kept.json").is_file()
+    with files.new_folder(tmp_path / "ok"):
+        pass
+    assert (tmp_path / "ok").is_dir()  # success keeps the folder, empty or not
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match=r"file/sub: cannot create the folder \(Not a directory\); a part of"):
+        files.new_folder(tmp_path / "file" / "sub").__enter__()
+
+
+@pytest.mark.parametrize(
+    ("code", "fix"),
+    [
+        (errno.EEXIST, "remove it or choose another path"),
+        (errno.EACCES, "check the permissions"),
+        (errno.EPERM, "check the permissions"),
+        (errno.EROFS, "read-only: write elsewhere"),
+        (errno.ENOSPC, "free some disk space"),
+        (errno.ENOTDIR, "is a file, not a folder"),
+        (errno.EIO, "the default"),
+    ],
+)
+def test_os_errors_get_a_fix_by_errno(code: int, fix: str) -> None:
+    assert fix in files.os_fix(OSError(code, os.strerror(code)), "the default")
+
+
+def test_write_errors_keep_the_callers_fix_for_a_full_disk_only(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    full, read_only = OSError(errno.ENOSPC, "No space left on device"), OSError(errno.EROFS, "Read-only file system")
+    assert str(files.write_error(path, full, "then rerun")).endswith("(No space left on device); then rerun")
+    assert str(files.write_error(path, read_only, "then rerun")).endswith("read-only: write elsewhere")
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("/d/.m.gguf.partial-123: truncated", "/d/m.gguf: truncated"),
+        ("/d/.m.gguf.partial-123-work/model-f16.gguf: bad", "/d/m.gguf: bad"),
+        ("cannot open '.x.y.partial-9' (denied)", "cannot open 'x.y' (denied)"),
+        ("/d/m.gguf: fine", "/d/m.gguf: fine"),
+        ("/d/.hidden.gguf: no temporary", "/d/.hidden.gguf: no temporary"),
+    ],
+)
+def test_temporaries_in_messages_are_named_by_their_output(text: str, shown: str) -> None:
+    assert files.public_names(text) == shown

@@ -3,7 +3,7 @@
 import pytest
 
 from rys_gguf.errors import PlanError
-from rys_gguf.plan import block_grid, expand_blocks, parse_plan
+from rys_gguf.plan import block_grid, canonical_spec, expand_blocks, parse_plan, single_block
 
 
 @pytest.mark.parametrize(
@@ -64,3 +64,43 @@ def test_grid_counts() -> None:
     assert len(list(block_grid(80))) == 3240  # + the baseline = 3,241 as in the original sweep
     assert len(list(block_grid(8, min_block=2, max_block=3))) == 7 + 6
     assert all(2 <= i < 4 for i, _ in block_grid(8, starts=(2, 4)))
+
+
+@pytest.mark.parametrize("n", range(1, 9))
+def test_single_block_finds_every_block_from_its_path(n: int) -> None:
+    for i, j in [(0, 0), *block_grid(n)]:
+        assert single_block(parse_plan(f"{i},{j}", n).path, n) == (i, j)
+
+
+@pytest.mark.parametrize(
+    ("path", "n"),
+    [
+        ([0, 1, 2], 4),  # a layer dropped
+        ([0, 1, 1, 1, 2], 3),  # a layer three times
+        ([1, 0, 2], 3),  # reordered
+        ([0, 1, 2, 3, 2, 3, 4, 5, 4, 5], 6),  # two blocks
+        ([0, 1, 2, 3, 4], 4),  # a layer the model does not have
+        ([1, 2, 3, 1, 2, 3], 4),  # layer 0 missing
+    ],
+)
+def test_single_block_is_none_for_other_paths(path: list[int], n: int) -> None:
+    assert single_block(path, n) is None
+
+
+@pytest.mark.parametrize(
+    ("spec", "key"),
+    [
+        ("4,8", "4,8"),
+        ("4, 8", "4,8"),
+        (" [4,8] ", "4,8"),
+        ("(4, 8)", "4,8"),
+        ("blocks:4,8", "4,8"),
+        ("layers:" + ",".join(map(str, [*range(8), *range(4, 10)])), "4,8"),  # block 4,8's path
+        ("layers:" + ",".join(map(str, range(10))), "0,0"),  # the unchanged model
+        ("blocks: 3,6 ; 4,6", "3,6;4,6"),
+        ("layers:0, 1,2", "layers:0,1,2"),  # not a block: the path, normalised
+    ],
+)
+def test_one_key_per_layer_path(spec: str, key: str) -> None:
+    assert canonical_spec(spec, 10) == key
+    assert parse_plan(key, 10).path == parse_plan(spec, 10).path

@@ -14,9 +14,12 @@ from helpers.tinymodels import TinySpec, tiny_logits, write_tiny_model
 
 from rys_gguf.builder.job import build
 from rys_gguf.builder.layout import BuildOptions
+from rys_gguf.builder.source import model_constraints
 from rys_gguf.cli import app
-from rys_gguf.errors import ArchitectureError, OutputError
+from rys_gguf.errors import ArchitectureError, GGUFFormatError, OutputError
 from rys_gguf.gguffile.reader import GGUFFile, GGUFModel
+from rys_gguf.gguffile.spec import ValueType
+from rys_gguf.gguffile.writer import encode_kv
 from rys_gguf.plan import parse_plan
 
 CASES = [
@@ -185,3 +188,35 @@ def test_cli_config_out_of_range(tmp_path: Path) -> None:
     assert r.exit_code == 2
     assert "j must be <= 6 (the model has 6 layers)" in r.output
     assert not (tmp_path / "o.gguf").exists()
+
+
+@pytest.mark.parametrize(
+    ("count", "names", "phrase"),
+    [
+        (4, None, "llama.block_count is 4 but its tensors hold 2 of those layers (none for layer 2)"),
+        (3, ["token_embd.weight", "blk.0.n.weight", "blk.2.n.weight"], "hold 2 of those layers (none for layer 1)"),
+        (2, ["token_embd.weight", "blk.0.n.weight"], "hold 1 of those layers (none for layer 1)"),
+    ],
+)
+def test_a_block_count_beyond_the_tensors_is_refused_before_writing(
+    tmp_path: Path, count: int, names: list[str] | None, phrase: str
+) -> None:
+    src = tmp_path / "lying.gguf"
+    kv = encode_kv("llama.block_count", ValueType.UINT32, count)
+    src.write_bytes(small_gguf(names=names, replace_kv={"llama.block_count": kv})[0])
+    with GGUFModel(src) as model, pytest.raises(GGUFFormatError) as info:
+        model_constraints(model)
+    assert str(info.value).startswith(f"{src}: ") and phrase in str(info.value)
+    with pytest.raises(GGUFFormatError, match="re-convert or re-download"):
+        build(src, tmp_path / "o.gguf", "0,1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lying.gguf"]
+
+
+def test_tensors_beyond_the_block_count_are_left_to_the_layout(tmp_path: Path) -> None:
+    """Only claims larger than the weights are refused by the count check: a layer the count
+    leaves out is named by the layout when a build would copy it."""
+    src = tmp_path / "extra.gguf"
+    kv = encode_kv("llama.block_count", ValueType.UINT32, 1)
+    src.write_bytes(small_gguf(replace_kv={"llama.block_count": kv})[0])  # tensors for layers 0 and 1
+    with GGUFModel(src) as model:
+        assert model_constraints(model).n_layers == 1

@@ -19,7 +19,18 @@ from helpers.tinymodels import TinySpec, write_tiny_model
 import rys_gguf.builder.inspect as inspect_module
 from rys_gguf.cli import app
 from rys_gguf.cli.entry import COMMANDS
-from rys_gguf.cli.options import GRID, PROBES, RUNTIME, SEARCH, WORKERS, Family, _annotation, _family_of
+from rys_gguf.cli.options import (
+    GRID,
+    PROBES,
+    RUNTIME,
+    SEARCH,
+    WORKERS,
+    Family,
+    _annotation,
+    _family_of,
+    checked_number,
+    parse_size,
+)
 from rys_gguf.errors import OptionError
 from rys_gguf.ship.lmstudio import DEFAULT_PUBLISHER, LMSTUDIO_ENV
 from rys_gguf.ship.verify import N_SAMPLE_TOKENS
@@ -133,7 +144,8 @@ def test_a_stray_os_error_is_one_line(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(inspect_module, "describe_model", denied)
     r = CliRunner().invoke(app, ["inspect", str(model)])
     assert r.exit_code == 2
-    assert r.output == f"rys-gguf: error: {tmp_path / 'x'}: Permission denied\n"
+    fix = "check the permissions of the file and its folder, or write elsewhere"  # by errno
+    assert r.output == f"rys-gguf: error: {tmp_path / 'x'}: Permission denied; {fix}\n"
     monkeypatch.setenv("RYS_DEBUG", "1")
     r = CliRunner().invoke(app, ["inspect", str(model)])
     assert isinstance(r.exception, PermissionError)  # the traceback is kept for debugging
@@ -168,3 +180,39 @@ def test_shell_completion_is_offered() -> None:
         [sys.executable, "-m", "rys_gguf", "--show-completion", "bash"], capture_output=True, text=True, check=False
     )
     assert out.returncode == 0 and "complete" in out.stdout and "rys" in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("value", "low", "high", "ok"),
+    [(0.5, 0, 1, True), (0.0, 0, 1, True), (1.0, 0, 1, True), (float("nan"), 0, 1, False), (float("inf"), 0, 1, False),
+     (-0.1, 0, 1, False), (1e9, 0, float("inf"), True), (float("-inf"), float("-inf"), float("inf"), False)],
+)  # fmt: skip
+def test_checked_number_refuses_nan_infinity_out_of_range(value: float, low: float, high: float, ok: bool) -> None:
+    if ok:
+        assert checked_number(value, "--x", low, high) == value
+    else:
+        with pytest.raises(OptionError, match=r"^--x .*: expected a number (in \[|>= )"):
+            checked_number(value, "--x", low, high, example="0.5")
+
+
+@pytest.mark.parametrize(("text", "n"), [("1", 1), ("50G", 50 * 10**9), ("0.5K", 500), ("0", 0), ("0.5", 0), ("0G", 0)])
+def test_sizes_are_at_least_one_byte(text: str, n: int) -> None:
+    if n:
+        assert parse_size(text) == n
+    else:
+        with pytest.raises(OptionError, match="expected a size of at least 1 byte"):
+            parse_size(text, "--memory")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["scan", "m.gguf", "--min-parse-rate", "nan"],
+        ["validate", "sweep", "--min-parse-rate", "nan"],
+        ["scan", "m.gguf", "--search-seed", "-1"],
+        ["build", "m.gguf", "o.gguf", "-c", "1,2", "--split-max-size", "0"],
+    ],
+)
+def test_option_values_are_checked_before_any_file_is_read(args: list[str]) -> None:
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 2 and r.output.count("\n") == 1 and args[-2] in r.output, r.output

@@ -35,7 +35,16 @@ from typing import Any
 import numpy as np
 import pytest
 from helpers.cli import CliRunner
-from helpers.hfmodels import N_LAYERS, TOKENS, gguf_logits, hf_logits, permute_rope_rows, write_hf_model
+from helpers.hfmodels import (
+    N_LAYERS,
+    TOKENS,
+    gguf_logits,
+    hf_logits,
+    llama_shapes,
+    permute_rope_rows,
+    write_header_only_model,
+    write_hf_model,
+)
 from helpers.tinymodels import TinySpec, tiny_logits, write_tiny_model
 
 import rys_gguf.files as files
@@ -365,6 +374,47 @@ def test_options_checked_before_converting(tmp_path: Path) -> None:
     _fail(["convert", folder, str(out), "--outtype", "f8"], tmp_path, "unknown --outtype")
     out.write_bytes(b"old")
     _fail(["convert", folder, str(out)], tmp_path, "exists; pass --force")
+
+
+LLAMA_CONFIG = {"architectures": ["LlamaForCausalLM"], "num_hidden_layers": 2, "hidden_size": 8, "vocab_size": 16}
+
+
+@pytest.mark.parametrize(
+    ("claims", "phrase"),
+    [
+        ({"num_hidden_layers": 8}, "num_hidden_layers is 8 but the safetensors hold 2 layers"),
+        ({"hidden_size": 64}, "hidden_size is 64 but the safetensors hold a hidden size of 8"),
+        ({"vocab_size": 32000}, "vocab_size is 32000 but the safetensors hold a vocabulary of 16"),
+        ({"text_config": {"num_hidden_layers": 3}}, "num_hidden_layers is 3 but"),
+    ],
+)
+def test_config_claiming_more_than_the_weights_is_refused_before_anything_runs(
+    tmp_path: Path, claims: dict[str, Any], phrase: str
+) -> None:
+    folder = write_header_only_model(tmp_path / "model", {**LLAMA_CONFIG, **claims}, llama_shapes(2, 8, 16))
+    message = _fail(["convert", str(folder), str(tmp_path / "o.gguf")], tmp_path, phrase)
+    assert message.startswith(f"rys-gguf: error: {folder / 'config.json'}: ") and "fix " in message
+
+
+@pytest.mark.parametrize(
+    ("claims", "shapes"),
+    [
+        ({"num_hidden_layers": 1}, llama_shapes(2)),  # fewer: MTP layers carry layer tensors too
+        ({"vocab_size": 12}, llama_shapes(2)),  # an embedding padded past the vocabulary
+        ({}, {**llama_shapes(2), "vision_tower.encoder.layers.5.norm.weight": [8]}),  # a vision tower's layers
+        ({}, {**llama_shapes(2), "vision_tower.embeddings.word_embeddings.weight": [4, 4]}),  # a smaller embedding
+        ({"hidden_size": 64}, {"model.layers.0.norm.weight": [8], "model.layers.1.norm.weight": [8]}),  # none
+        ({"hidden_size": 64, "word_embed_proj_dim": 8}, llama_shapes(2)),  # projected embeddings (OPT)
+    ],
+)
+def test_claims_the_weights_cover_are_accepted(claims: dict[str, Any], shapes: dict[str, list[int]]) -> None:
+    sized = {name: ("F32", s) for name, s in shapes.items()}
+    hf.check_shapes(Path("config.json"), {**LLAMA_CONFIG, **claims}, sized)
+
+
+def test_packed_embeddings_are_not_read_as_the_hidden_size() -> None:
+    packed = {"model.embed_tokens.weight": ("U8", [16, 1]), "model.layers.0.n.weight": ("F32", [8])}
+    hf.check_shapes(Path("config.json"), {**LLAMA_CONFIG, "num_hidden_layers": 1}, packed)
 
 
 def test_missing_python_modules_name_the_install_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

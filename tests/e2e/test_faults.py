@@ -300,7 +300,8 @@ def test_disk_full_mid_write_injected(tmp_path: Path, monkeypatch: pytest.Monkey
     dst.parent.mkdir()
     r = CliRunner().invoke(app, ["build", str(src), str(dst), "-c", "1,3", "-q"])
     assert r.exit_code == 2, r.output
-    assert r.output.strip() == f"rys-gguf: error: {dst}: disk full while writing; nothing was written"
+    fix = "free some disk space or write elsewhere"
+    assert r.output.strip() == f"rys-gguf: error: {dst}: disk full while writing; nothing was written: {fix}"
     assert list(dst.parent.iterdir()) == []
     assert src.read_bytes() == before
 

@@ -183,3 +183,29 @@ def gguf_logits(path: Path, tokens: Sequence[int] = TOKENS) -> np.ndarray:
         return np.array(llm.scores[: len(tokens)], dtype=np.float32, copy=True)
     finally:
         llm.close()
+
+
+def write_header_only_model(folder: Path, config: dict[str, Any], shapes: dict[str, list[int]]) -> Path:
+    """A model folder whose safetensors hold tensors of ``shapes`` (F32, zeros) under ``config``:
+    enough for the checks made before converting (they read headers only), without torch."""
+    import struct
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    header: dict[str, Any] = {}
+    offset = 0
+    for name, shape in shapes.items():
+        n_bytes = 4 * int(np.prod(shape))
+        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + n_bytes]}
+        offset += n_bytes
+    raw = json.dumps(header).encode()
+    (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(raw)) + raw + bytes(offset))
+    return folder
+
+
+def llama_shapes(n_layers: int = 2, hidden: int = 8, vocab: int = 16) -> dict[str, list[int]]:
+    """Tensor shapes of a small Llama as HuggingFace names them (norms and embeddings only)."""
+    shapes = {"model.embed_tokens.weight": [vocab, hidden], "model.norm.weight": [hidden]}
+    for k in range(n_layers):
+        shapes[f"model.layers.{k}.input_layernorm.weight"] = [hidden]
+    return shapes

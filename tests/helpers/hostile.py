@@ -156,7 +156,7 @@ def hostile_sweep(folder: Path, *, name: str, model_path: str, n_layers: int = 6
         row("0,0", 0.5, 50.0),
         row("2,3", 0.6, 55.0),
         row("1,2", 0.4, 45.0),
-        row(STRINGS["formula"], 0.7, 60.0),  # a config outside the grammar: ranked, never parsed
+        row(STRINGS["formula"], 0.7, 60.0),  # a config outside the grammar: skipped and named, never ranked
         row("-1+1", 0.55, 52.0),
         row(f"3,4{STRINGS['markup']}", 0.3, 40.0),
         row("4,5", None, None, reason=EVIL),

@@ -3,13 +3,14 @@
 ``FAKE_WORKER`` stands in for ``rys_gguf.scan.worker`` through the scan's worker-command seam
 (``RYS_WORKER_CMD``): no llama.cpp, deterministic scores from the config's hash, long rows, and
 the knobs the fault tests need (``RYS_FAKE_DELAY``, ``RYS_FAKE_HANG``, ``RYS_FAKE_CRASH``: a segfault,
-``RYS_FAKE_LOG``), and configs
+``RYS_FAKE_KILL``: SIGKILL, as the out-of-memory killer sends, ``RYS_FAKE_LOG``), and configs
 that answer garbage and are early-stopped (``RYS_FAKE_GARBAGE``, specs joined by ';').
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import shlex
 import sys
@@ -42,6 +43,9 @@ if config in os.environ.get("RYS_FAKE_HANG", "").split(";"):
 if config in os.environ.get("RYS_FAKE_CRASH", "").split(";"):
     import signal
     os.kill(os.getpid(), signal.SIGSEGV)
+if config in os.environ.get("RYS_FAKE_KILL", "").split(";"):
+    import signal
+    os.kill(os.getpid(), signal.SIGKILL)
 h = int(hashlib.sha256(config.encode()).hexdigest()[:8], 16)
 time.sleep(float(os.environ.get("RYS_FAKE_DELAY", "0.05")) * (1 + h % 4))
 if config in os.environ.get("RYS_FAKE_GARBAGE", "").split(";") and job.get("early_stop"):
@@ -119,3 +123,61 @@ def wait_gone(text: str, timeout: float = 10) -> list[int]:
     while (left := processes_mentioning(text)) and time.monotonic() < deadline:
         time.sleep(0.05)
     return left
+
+
+def recorded_sweep(
+    folder: Path,
+    model: Path,
+    n_layers: int,
+    *,
+    probes: tuple[str, ...] = ("math", "eq"),
+    configs: list[str] | None = None,
+    failed: tuple[str, ...] = (),
+) -> Path:
+    """A sweep folder written as a scan writes it, without running one: sweep.json with ``model``'s
+    fingerprint and the FAST probe set (``probes``: the ones it ran), a scored row per config
+    (``configs``: default the baseline and every single block), ``failed`` ones as a killed worker's."""
+    from dataclasses import asdict, replace
+
+    from rys_gguf.gguffile.reader import GGUFModel
+    from rys_gguf.probes import load_probe_set
+    from rys_gguf.scan.sweep import fingerprint
+
+    math, eq = ("search" if "math" in probes else "none"), ("builtin" if "eq" in probes else "none")
+    spec = replace(FAST.probes, math=math, eq=eq)
+    probe_set = load_probe_set(**asdict(spec))
+    with GGUFModel(model) as opened:
+        model_id = fingerprint(opened)
+    meta = {
+        "format": 1, "tool_version": "0.0.0",
+        "model": {"path": str(Path(model).resolve()), "name": "tiny", "architecture": "llama", "n_layers": n_layers,
+                  "n_bytes": Path(model).stat().st_size, "fingerprint": model_id},
+        "probe_set": {"hash": probe_set.hash, **probe_set.description},
+        "runtime": {"n_threads": 1}, "build": {"write_swa_pattern": False}, "created": "2026-01-01T00:00:00Z",
+    }  # fmt: skip
+    if configs is None:
+        configs = ["0,0"] + [f"{i},{j}" for j in range(1, n_layers + 1) for i in range(j)]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sweep.json").write_text(json.dumps(meta, indent=2))
+    lines = []
+    for config in configs:
+        h = int(hashlib.sha256(config.encode()).hexdigest()[:8], 16)
+        ok = config not in failed
+        row = {
+            "config": config, "status": "ok" if ok else "failed", "reason": None if ok else "worker died: SIGKILL",
+            "math": (h % 1000) / 1000 if ok and "math" in probes else None,
+            "eq": float((h >> 10) % 100) if ok and "eq" in probes else None,
+            "math_parse_rate": 1.0 if "math" in probes else None, "eq_parse_rate": 1.0 if "eq" in probes else None,
+            "items": {"math": [float((h >> k) % 2) for k in range(16)] if "math" in probes else [],
+                      "eq": [float(h % 10)] * 2 if "eq" in probes else []},
+            "timings": {"wall_s": 1.0}, "model_fingerprint": model_id, "probe_set_hash": probe_set.hash,
+            "finished": "2026-01-01T00:00:01Z",
+        }  # fmt: skip
+        lines.append(json.dumps(row) + "\n")
+    (folder / "results.jsonl").write_text("".join(lines))
+    return folder
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` and its bytes (to show that a refused command wrote nothing)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
