@@ -21,9 +21,9 @@ pytestmark = pytest.mark.procs  # the scans run the stand-in worker in child pro
 
 
 def test_validate_and_eval_take_the_same_picks_after_a_search(tmp_path: Path, fake_worker: Path) -> None:
-    src = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=8))
+    src = write_tiny_model(tmp_path / "m.gguf", TinySpec("llama", n_layers=12))
     out = tmp_path / "s"
-    run_scan(src, out, replace(FAST, search=SearchSpec("adaptive", "14", seed=2)))
+    run_scan(src, out, replace(FAST, search=SearchSpec("adaptive", "20", seed=0)))
     summary = write_report(out, ReportOptions(png=False))
     shortlist = summary.shortlist(2)
     assert summary.search is not None and len(shortlist) == 2
