@@ -6,7 +6,8 @@ sweep folder runs on it. A sweep.json edit is refused: exit 2, one line naming s
 field and the fix, nothing written. A results.jsonl edit is skipped and named: a warning names the
 line and why, and the result equals the one for the same folder with that line deleted (the
 oracle), so no ranking changes in silence. Numpy's warnings (NaN arithmetic) must not appear.
-The cases are grouped by the kinds of issue 20 (``KINDS``); their ids start with ``k<kind>-``.
+The cases are grouped by kind of bad input (``KINDS``, numbered as in test_inputs_kinds.py);
+their ids start with ``k<kind>-``.
 """
 
 from __future__ import annotations
