@@ -20,6 +20,7 @@ from typing import Any
 
 from benchmarks.harness import LOGIT_TOLERANCE, TOP1_TOLERANCE, count_tokens, make_prompts, write_summary
 from rys_gguf.builder.job import build
+from rys_gguf.events import Note
 from rys_gguf.gguffile.synthetic import LlamaShape, write_llama
 from rys_gguf.llama.options import RuntimeOptions
 from rys_gguf.probes import ProbeSpec
@@ -63,7 +64,7 @@ def scan(
         runtime=runtime, probes=ProbeSpec(math="search", eq="none"), grid=GridSpec(configs=configs),
         min_parse_rate=0.0, **kw,
     )  # fmt: skip
-    run_scan(model, out, options, on_plan=plan.append)
+    run_scan(model, out, options, on_event=lambda e: plan.append(e.text) if isinstance(e, Note) else None)
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     return rows, plan
 
@@ -213,9 +214,9 @@ def overhead(
 
 
 def verify_build(src: Path, rys: Path, runtime: RuntimeOptions) -> tuple[bool, str]:
-    from rys_gguf.ship.verify import verify_model
+    from rys_gguf.ship.verify import VerifyOptions, verify_model
 
-    report = verify_model(src, rys, options=runtime)
+    report = verify_model(src, rys, VerifyOptions(runtime=runtime))
     failed = [c.name for c in report.checks if not c.passed]
     return (
         report.passed,
