@@ -15,8 +15,8 @@ size). Prints one row per landscape (hit rates over 20 seeds of adaptive and ran
   under 300 s.
 
 ``--loo`` adds leave-one-landscape-out: for a grid of the two constants that matter most (each
-round's exploration share and the lattice's share of the budget), each recorded landscape is held
-out in turn, the constants that score best on the other four are chosen, and the held-out
+round's exploration share and the reach of a pick's damping of its neighbours), each recorded
+landscape is held out in turn, the constants that score best on the other four are chosen, and the held-out
 landscape's hit rates with them are printed beside those with the shipped constants.
 ``--check`` exits 1 when a criterion fails.
 
@@ -49,7 +49,7 @@ SYNTHETIC: tuple[tuple[int, int, str, Callable[[int, int, int], bool]], ...] = (
     (80, 913, "a band of starts in the middle", lambda i, j, n: 0.45 * n <= i < 0.55 * n),
 )
 EXPLORE = (0.25, 0.33, 0.4)  # --loo grid: explore_share
-INIT = (0.2, 0.3, 0.4)  # --loo grid: init_share
+SPREAD = (0.0, 0.03, 0.05)  # --loo grid: spread (0: no damping)
 
 
 def synthetic_sweeps() -> list[tuple[RecordedSweep, str]]:
@@ -130,16 +130,16 @@ def leave_one_out(recorded: Sequence[RecordedSweep], seeds: int) -> list[str]:
     """Per held-out landscape: the grid's constants best on the other four, and its hit rates."""
     plan = (("adaptive", 0.05), ("adaptive", 0.1))
     scores: dict[tuple[float, float], list[tuple[float, float]]] = {}
-    for explore, init in itertools.product(EXPLORE, INIT):
-        params = SearchParams(init_share=init, explore_share=explore)
+    for explore, spread in itertools.product(EXPLORE, SPREAD):
+        params = SearchParams(explore_share=explore, spread=spread)
         options = ReplayOptions(seeds=seeds, plan=plan, params=params)
         tables = [replay_sweep(s, options) for s in recorded]
-        scores[(explore, init)] = [(hit(t, "adaptive", 0.05), hit(t, "adaptive", 0.1)) for t in tables]
-        rates = ", ".join(f"{a:.2f}/{b:.2f}" for a, b in scores[(explore, init)])
-        print(f"  explore {explore}, init {init}: {rates}", flush=True)
-    shipped = (SearchParams().explore_share, SearchParams().init_share)
+        scores[(explore, spread)] = [(hit(t, "adaptive", 0.05), hit(t, "adaptive", 0.1)) for t in tables]
+        rates = ", ".join(f"{a:.2f}/{b:.2f}" for a, b in scores[(explore, spread)])
+        print(f"  explore {explore}, spread {spread}: {rates}", flush=True)
+    shipped = (SearchParams().explore_share, SearchParams().spread)
     lines = [
-        "| held out | chosen (explore, init) | adaptive 5 % | adaptive 10 % | shipped 5 % | shipped 10 % |",
+        "| held out | chosen (explore, spread) | adaptive 5 % | adaptive 10 % | shipped 5 % | shipped 10 % |",
         "|---" * 6 + "|",
     ]
     means = [0.0, 0.0, 0.0, 0.0]

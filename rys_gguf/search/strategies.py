@@ -17,8 +17,9 @@ search's picks, best first.
   size, both linear in depth: a long block is no farther than a short one), so one wrong model
   cannot starve a region; the rest goes where a Gaussian-process surrogate (``surrogate``) says a
   measurement is likeliest to land in the grid's top ``top_fraction`` (the chance to beat the
-  threshold the top configs exceed in expectation, the probe's noise included), but only while the
-  model's leave-one-out rank correlation with the measurements is at least
+  threshold the top configs exceed in expectation, the probe's noise included), one at a time, each
+  pick damping its neighbours' chance within ``spread`` of depth so a round covers several peaks,
+  but only while the model's leave-one-out rank correlation with the measurements is at least
   ``min_rank_correlation``; otherwise to the unmeasured neighbours of the best cells (within
   ``refine_radius`` of depth). Its picks are ranked by a denoised estimate, each measurement moved
   a quarter of the way towards the model's posterior mean: a lone lucky cell among poor
@@ -68,6 +69,7 @@ class SearchParams:
     min_rank_correlation: float = 0.2  # leave-one-out Spearman the model needs before it steers
     refine_radius: float = 0.06  # of depth: the neighbourhood refined while the model is not trusted
     shrink: float = 0.25  # picks: how far a measurement moves towards the model's posterior mean
+    spread: float = 0.03  # of depth: the reach of one pick's damping of its neighbours' chance
 
 
 def parse_budget(text: str) -> int | float:
@@ -282,7 +284,7 @@ class AdaptiveStrategy(GridStrategy):
         model = fit(state.values, state.n_layers)
         rho = math.nan if model is None else model.held_out_rank_correlation()
         if model is not None and rho >= p.min_rank_correlation:
-            chosen = _likeliest_top(state, model, n_exploit)
+            chosen = _likeliest_top(state, model, n_exploit, p.spread * state.n_layers)
         else:  # not trusted: refine around the best measurements
             radius = max(1, round(p.refine_radius * state.n_layers))
             chosen = _neighbours(state, n_exploit, radius, [c for c, _ in _by_value(state.values)], [])
@@ -318,8 +320,12 @@ def denoised_ranking(
     return [(model.cells[k], estimate[k]) for k in order]
 
 
-def _likeliest_top(state: RoundState, model: Surrogate, n: int) -> list[Cell]:
-    """The ``n`` open cells most likely to measure above the grid's top-fraction threshold."""
+def _likeliest_top(state: RoundState, model: Surrogate, n: int, reach: float = 0.0) -> list[Cell]:
+    """``n`` open cells likely to measure above the grid's top-fraction threshold, chosen one at a
+    time: each pick damps the chance of the cells around it by 1 - exp(-d²/2r²) (d in layers, r =
+    ``reach``), so a round's picks spread over several promising regions instead of crowding one
+    peak whose cells share one fate (the next pick stays beside the last only where it is far
+    likelier). ``reach`` 0: the n likeliest."""
     import numpy as np
 
     open_cells = state.open
@@ -339,8 +345,17 @@ def _likeliest_top(state: RoundState, model: Surrogate, n: int) -> list[Cell]:
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if expected_above(mid) > k else (lo, mid)
     chance = _normal_tail((hi - mean) / spread) + state.rng.random(len(open_cells)) * 1e-12
-    order = np.argsort(-chance, kind="stable")
-    return [open_cells[int(x)] for x in order[:n]]
+    if reach <= 0:
+        order = np.argsort(-chance, kind="stable")
+        return [open_cells[int(x)] for x in order[:n]]
+    xy = np.asarray(open_cells, dtype=float)
+    chosen: list[int] = []
+    for _ in range(min(n, len(open_cells))):
+        k = int(np.argmax(chance))
+        chosen.append(k)
+        chance = chance * (1.0 - np.exp(-0.5 * ((xy - xy[k]) ** 2).sum(axis=1) / reach**2))
+        chance[k] = -1.0
+    return [open_cells[k] for k in chosen]
 
 
 def _normal_tail(z: np.ndarray) -> np.ndarray:

@@ -4,6 +4,7 @@ replay benchmark answers only what a strategy asks for."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,16 @@ import pytest
 from benchmarks.landscapes import make_landscape, partial, recorded_sweeps, synthetic_sweep, write_sweep
 from rys_gguf.errors import OptionError, ScanError
 from rys_gguf.report.replay import ReplayOptions, format_replay, load_recorded, plan_runs, replay, replay_one
-from rys_gguf.search.strategies import REPLAY_STRATEGIES, Search, budget_count, parse_budget, top_count
+from rys_gguf.search.strategies import (
+    REPLAY_STRATEGIES,
+    RoundState,
+    Search,
+    SearchParams,
+    _likeliest_top,
+    budget_count,
+    parse_budget,
+    top_count,
+)
 from rys_gguf.search.surrogate import Surrogate, spearman
 from rys_gguf.sweepfolder.metric import metric_values
 
@@ -217,3 +227,28 @@ def test_cli_replay_of_a_recording_with_holes(tmp_path: Path) -> None:
     data = json.loads(CliRunner().invoke(app, [*args, "--json"]).output)
     assert (data["n_layers"], data["n_configs"], data["n_missing"], data["n_top"]) == (10, 45, 10, 1)
     assert all(0 <= r["recall"] <= r["recall_10"] <= 1 for r in data["results"])
+
+
+def test_a_round_spreads_its_picks_over_equal_peaks() -> None:
+    """Two equal hills: the likeliest cells all sit on one; with each pick damping its neighbours'
+    chance the round's picks land on both, instead of spending the round on one hill's cells."""
+    import numpy as np
+
+    n = 32
+    universe = tuple((i, j) for i in range(n) for j in range(i + 1, n + 1))
+
+    def value(c: tuple[int, int]) -> float:
+        return max(math.exp(-((c[0] - p[0]) ** 2 + (c[1] - p[1]) ** 2) / 8) for p in ((6, 10), (20, 27)))
+
+    measured = {c: value(c) + (0.01 if c == (6, 10) else 0.0) for c in universe if c[0] % 2 == 0 and c[1] % 3 == 0}
+    model = Surrogate(list(measured), list(measured.values()), n)
+    state = RoundState(universe, n, dict(measured), 40, 80, 1, np.random.default_rng(0), 1, 0.02)
+
+    def hills(picks: list[tuple[int, int]]) -> set[int]:
+        return {min((0, 1), key=lambda h: abs(c[0] - (6, 20)[h]) + abs(c[1] - (10, 27)[h])) for c in picks}
+
+    spread = _likeliest_top(state, model, 4, SearchParams().spread * n)
+    crowded = _likeliest_top(state, model, 4, 0.0)
+    assert hills(spread) == {0, 1}
+    assert min(abs(a[0] - b[0]) + abs(a[1] - b[1]) for a in spread for b in spread if a != b) > 1
+    assert len(hills(crowded)) == 1
