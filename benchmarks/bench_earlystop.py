@@ -17,8 +17,10 @@ import argparse
 import json
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 from rys_gguf.builder.layout import BuildOptions
 from rys_gguf.demo.fetch import fetch_gemma
@@ -52,12 +54,12 @@ def real_runs(model: Path, tmp: Path) -> dict[str, dict[str, dict[str, object]]]
     return out
 
 
-def rounds_of(row: dict[str, object], tokenize: object) -> int:
+def rounds_of(row: dict[str, Any], tokenize: Callable[[str], Sequence[int]]) -> int:
     """Decode rounds a config ran: the stop point, or its longest answer in tokens."""
     stopped = row.get("early_stop")
     if isinstance(stopped, dict):
         return int(stopped["after_tokens"])
-    return max(len(tokenize(a)) for a in row["answers"] or [""])  # type: ignore[operator, union-attr]
+    return max(len(tokenize(a)) for a in row["answers"] or [""])
 
 
 def fit_cost(points: list[tuple[int, float]]) -> tuple[float, float]:

@@ -38,7 +38,7 @@ def child(model: str, on: bool, n_tokens: int) -> None:
     tokens = llm.tokenize(words, add_bos=True)[:n_tokens]
     best = 0.0
     for _ in range(REPEATS):
-        llm.reset()
+        llm.reset()  # type: ignore[no-untyped-call]
         start = time.perf_counter()
         llm.eval(tokens)
         best = max(best, len(tokens) / (time.perf_counter() - start))

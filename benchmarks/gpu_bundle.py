@@ -28,6 +28,7 @@ import sys
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import Any
 
 LLAMA_CPP_PYTHON = "0.3.36"  # pyproject.toml pins this version
 WHEELS = (
@@ -108,7 +109,9 @@ def main() -> int:
                 "--implementation", "py", "--abi", "none", "--platform", "any", "-d", str(wheels), spec,
             )  # fmt: skip
     files = sorted(p for p in out.rglob("*") if p.is_file() and p.name != "MANIFEST.json")
-    manifest = [{"file": str(p.relative_to(out)), "bytes": p.stat().st_size, "sha256": sha256(p)} for p in files]
+    manifest: list[dict[str, Any]] = [
+        {"file": str(p.relative_to(out)), "bytes": p.stat().st_size, "sha256": sha256(p)} for p in files
+    ]
     (out / "MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n")
     total = sum(m["bytes"] for m in manifest)
     for m in manifest:

@@ -204,10 +204,18 @@ def cost_table(per_config: Sequence[tuple[float, float]], ram_bytes: float) -> s
         flag = ""
         if m.config_bytes(round(mean_extra)) > ram_bytes:
             flag, over_ram = " *", True
+
+        def on_cpu(k: int, m: Model = m) -> float:
+            return a + b * m.config_params(k)
+
+        def on_rtx(k: int, m: Model = m) -> float | None:
+            return two_24gb_gpus(m, k)
+
+        def on_h200(k: int, m: Model = m) -> float:
+            return H200.seconds(m.config_params(k), m.config_bytes(k))
+
         for strategy, n in strategy_configs(m.n_layers).items():
-            cpu = strategy_cost(m, n, lambda k, m=m: a + b * m.config_params(k))
-            rtx = strategy_cost(m, n, lambda k, m=m: two_24gb_gpus(m, k))
-            h200 = strategy_cost(m, n, lambda k, m=m: H200.seconds(m.config_params(k), m.config_bytes(k)))
+            cpu, rtx, h200 = (strategy_cost(m, n, cost) for cost in (on_cpu, on_rtx, on_h200))
             rtx_cell = duration(rtx.seconds) + (f" ({rtx.n_skipped:,} skipped)" if rtx.n_skipped else "")
             lines.append(
                 f"| {m.name} ({m.n_layers}, {m.file_bytes / 1e9:.1f} GB) | {strategy} | {n:,} | "
