@@ -16,8 +16,8 @@ size). Prints one row per landscape (hit rates over 20 seeds of adaptive and ran
 
 ``--loo`` adds leave-one-landscape-out: for a grid of the two constants that matter most (each
 round's exploration share and the reach of a pick's damping of its neighbours), each recorded
-landscape is held out in turn, the constants that score best on the other four are chosen, and the held-out
-landscape's hit rates with them are printed beside those with the shipped constants.
+landscape is held out in turn, the constants that score best on the other four are chosen, and
+the held-out landscape's hit rates with them are printed beside those with the shipped constants.
 ``--check`` exits 1 when a criterion fails.
 
     python -m benchmarks.bench_search [--seeds 20] [--loo] [--check]

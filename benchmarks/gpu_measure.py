@@ -20,7 +20,7 @@ from typing import Any
 
 from benchmarks.harness import LOGIT_TOLERANCE, TOP1_TOLERANCE, count_tokens, make_prompts, write_summary
 from rys_gguf.builder.job import build
-from rys_gguf.events import Note
+from rys_gguf.events import Event, Note
 from rys_gguf.gguffile.synthetic import LlamaShape, write_llama
 from rys_gguf.llama.options import RuntimeOptions
 from rys_gguf.probes import ProbeSpec
@@ -64,7 +64,12 @@ def scan(
         runtime=runtime, probes=ProbeSpec(math="search", eq="none"), grid=GridSpec(configs=configs),
         min_parse_rate=0.0, **kw,
     )  # fmt: skip
-    run_scan(model, out, options, on_event=lambda e: plan.append(e.text) if isinstance(e, Note) else None)
+
+    def keep_plan(event: Event) -> None:  # the scan's plan lines arrive as notes
+        if isinstance(event, Note):
+            plan.append(event.text)
+
+    run_scan(model, out, options, on_event=keep_plan)
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     return rows, plan
 

@@ -345,15 +345,13 @@ def _likeliest_top(state: RoundState, model: Surrogate, n: int, reach: float = 0
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if expected_above(mid) > k else (lo, mid)
     chance = _normal_tail((hi - mean) / spread) + state.rng.random(len(open_cells)) * 1e-12
-    if reach <= 0:
-        order = np.argsort(-chance, kind="stable")
-        return [open_cells[int(x)] for x in order[:n]]
     xy = np.asarray(open_cells, dtype=float)
     chosen: list[int] = []
     for _ in range(min(n, len(open_cells))):
-        k = int(np.argmax(chance))
+        k = int(np.argmax(chance))  # the first of equals, as a stable sort would take it
         chosen.append(k)
-        chance = chance * (1.0 - np.exp(-0.5 * ((xy - xy[k]) ** 2).sum(axis=1) / reach**2))
+        if reach > 0:
+            chance = chance * (1.0 - np.exp(-0.5 * ((xy - xy[k]) ** 2).sum(axis=1) / reach**2))
         chance[k] = -1.0
     return [open_cells[k] for k in chosen]
 
